@@ -1,0 +1,31 @@
+"""Checks: small rules that judge one recorded run against an expectation.
+
+A check is built from its `CheckSpec` (options are validated then, so a bad
+spec fails when the catalog loads) and judges an `Evaluation`: the oracle's
+run, the submission's runs and their analysis. It returns a `Verdict`; the
+engine turns verdicts into scored `CheckResult`s. Checks never print, never
+run SQL and never know how the runs were made.
+"""
+
+from grader.checks.base import (
+    CHECK_KINDS,
+    Check,
+    Evaluation,
+    Verdict,
+    build_check,
+    judge_all,
+    register,
+)
+
+# Importing the modules registers their check kinds.
+from grader.checks import query as _query  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "CHECK_KINDS",
+    "Check",
+    "Evaluation",
+    "Verdict",
+    "build_check",
+    "judge_all",
+    "register",
+]

@@ -1,0 +1,205 @@
+"""The check protocol, the registry of check kinds and the scoring rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy import MetaData
+
+from grader.errors import SpecError
+from grader.plan import Plan
+from grader.results import CheckResult, Evidence
+from grader.run import RunRecord
+from grader.spec import CheckSpec, ExerciseSpec
+from grader.sqlshape import StatementShape, parse_statement
+
+#: The message of every check skipped because the result was wrong.
+NOT_JUDGED = "not judged: the result is not correct, and speed only counts for a correct answer"
+NOT_JUDGED_HINT = "Make correct_result pass first."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A check's judgement, before points are attached.
+
+    Attributes:
+        passed: The expectation was met.
+        message: The figure observed and the bound, in one sentence.
+        evidence: The statements, plan lines or figures behind the verdict.
+        hint: Overrides the spec's hint when the check has a more specific one.
+    """
+
+    passed: bool
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the checks of one exercise judge.
+
+    Attributes:
+        spec: The exercise.
+        oracle: The starter's run on the grading dataset.
+        main: The submission's run on the same dataset (a fresh copy).
+        scaled: The submission's run on the larger dataset, when a check needs it.
+        scaled_oracle: The starter's run on the larger dataset, when needed.
+        plans: Per statement index of ``main``, its plan (or why there is none).
+        metadata: The schema the statements run against (for column lists).
+        seed: The dataset seed of this grading run.
+        extra: Results of further runs that exercise kinds need (memory, faults).
+    """
+
+    spec: ExerciseSpec
+    oracle: RunRecord
+    main: RunRecord
+    metadata: MetaData
+    seed: int = 0
+    scaled: RunRecord | None = None
+    scaled_oracle: RunRecord | None = None
+    plans: Mapping[int, Plan | str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def shapes(self) -> tuple[StatementShape, ...]:
+        """The SQL shape of every statement of the main run, by index."""
+        return tuple(parse_statement(s.sql) for s in self.main.log.statements)
+
+
+class Check:
+    """Base of every check kind.
+
+    Subclasses set ``kind`` (the spec's name for them), ``needs`` (extra runs
+    or analysis: ``"scaled"``, ``"plans"``, ``"memory"``…), ``default_hint``,
+    read their options in ``configure`` and implement ``judge``.
+    """
+
+    kind: ClassVar[str] = ""
+    needs: ClassVar[frozenset[str]] = frozenset()
+    default_hint: ClassVar[str] = ""
+    #: Judged even when correct_result failed (correct_result itself).
+    gate: ClassVar[bool] = False
+
+    def __init__(self, spec: CheckSpec) -> None:
+        self.spec = spec
+        self.options = dict(spec.options)
+        self.configure()
+        if self.options:
+            unknown = ", ".join(sorted(self.options))
+            raise SpecError(f"check {spec.name!r} ({self.kind}): unknown option(s) {unknown}")
+
+    @property
+    def name(self) -> str:
+        """The check's name in results."""
+        return self.spec.name
+
+    def configure(self) -> None:
+        """Read this kind's options with `option` (each read removes it)."""
+
+    def option(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        """Take option ``key`` of type ``kind``; raise SpecError if it is missing or wrong."""
+        if key not in self.options:
+            if default is ...:
+                raise SpecError(f"check {self.spec.name!r} ({self.kind}) needs option {key!r}")
+            return default
+        value = self.options.pop(key)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise SpecError(
+                f"check {self.spec.name!r} ({self.kind}): option {key!r} has the wrong type"
+            )
+        return value
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        """Judge ``evaluation``; never raises for a bad submission."""
+        raise NotImplementedError
+
+
+CHECK_KINDS: dict[str, type[Check]] = {}
+C = TypeVar("C", bound=type[Check])
+
+
+def register(cls: C) -> C:
+    """Class decorator: make ``cls`` available to specs under ``cls.kind``."""
+    if not cls.kind or cls.kind in CHECK_KINDS:
+        raise RuntimeError(f"check kind {cls.kind!r} is empty or registered twice")
+    CHECK_KINDS[cls.kind] = cls
+    return cls
+
+
+def build_check(spec: CheckSpec) -> Check:
+    """The check a ``[[checks]]`` table describes.
+
+    Raises:
+        SpecError: Unknown kind or bad options.
+    """
+    try:
+        cls = CHECK_KINDS[spec.kind]
+    except KeyError:
+        known = ", ".join(sorted(CHECK_KINDS))
+        raise SpecError(f"unknown check kind {spec.kind!r} (known: {known})") from None
+    return cls(spec)
+
+
+def needs_of(checks: Sequence[Check]) -> frozenset[str]:
+    """Every extra run or analysis the checks ask for."""
+    wanted: set[str] = set()
+    for check in checks:
+        wanted |= check.needs
+    return frozenset(wanted)
+
+
+def judge_all(
+    checks: Sequence[Check],
+    evaluation: Evaluation,
+    on_error: Callable[[Check, BaseException], Verdict] | None = None,
+) -> tuple[CheckResult, ...]:
+    """Judge every check and attach points.
+
+    The gate checks (correct_result) are judged first; when one fails, the
+    others earn nothing and say so. A check that raises is a grader bug: it is
+    handed to ``on_error`` or re-raised.
+    """
+    verdicts: dict[str, Verdict] = {}
+    for check in checks:
+        if check.gate:
+            verdicts[check.name] = _safe(check, evaluation, on_error)
+    gate_ok = all(v.passed for v in verdicts.values())
+    results = []
+    for check in checks:
+        if check.name in verdicts:
+            verdict = verdicts[check.name]
+        elif gate_ok:
+            verdict = _safe(check, evaluation, on_error)
+        else:
+            verdict = Verdict(False, NOT_JUDGED, hint=NOT_JUDGED_HINT)
+        points = check.spec.points if verdict.passed else 0
+        hint = "" if verdict.passed else (verdict.hint or check.spec.hint or check.default_hint)
+        results.append(
+            CheckResult(
+                name=check.name,
+                passed=verdict.passed,
+                points=points,
+                max_points=check.spec.points,
+                message=verdict.message,
+                hint=hint,
+                evidence=verdict.evidence,
+            )
+        )
+    return tuple(results)
+
+
+def _safe(
+    check: Check,
+    evaluation: Evaluation,
+    on_error: Callable[[Check, BaseException], Verdict] | None,
+) -> Verdict:
+    try:
+        return check.judge(evaluation)
+    except Exception as exc:
+        if on_error is None:
+            raise
+        return on_error(check, exc)

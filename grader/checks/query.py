@@ -1,0 +1,432 @@
+"""Checks on how a query exercise talks to the database.
+
+Each check's docstring says what it teaches. Message templates are module
+constants so that tests and reporters refer to them instead of retyping them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from grader.capture import CapturedStatement
+from grader.checks.base import Check, Evaluation, Verdict, register
+from grader.plan import Access, Plan
+from grader.results import Evidence
+from grader.sqlshape import StatementShape
+
+# -- messages -----------------------------------------------------------------
+CORRECT = "returns the same result as the starter on a freshly seeded dataset (seed {seed})"
+WRONG_RESULT = "the result differs from the starter's on the same data: {difference}"
+WRONG_STATE = "the database after the call differs from the starter's: {difference}"
+QUERIES_OK = "{observed} queries emitted (at most {bound} allowed)"
+TOO_MANY_QUERIES = "{observed} queries emitted; at most {bound} allowed"
+CONSTANT_QUERIES = "{small} queries at {small_size}, {large} at {large_size}: the count does not grow with the data"
+GROWING_QUERIES = (
+    "{small} queries at {small_size}, {large} at {large_size}: the number of queries grows "
+    "with the data (N+1)"
+)
+CLAUSE_OK = "{clause} on {table} is done by the database"
+CLAUSE_MISSING = "no statement reading {table} has a top-level {clause} ({reads} read {table})"
+CLAUSE_FORBIDDEN = "{count} statement(s) reading {table} use {clause}; it should not be needed"
+NO_READ = "no statement read {table} at all"
+PROJECTION_OK = "only the needed columns of {table} are selected ({columns})"
+PROJECTION_EXTRA = "{count} statement(s) select columns of {table} that are not needed: {extra}"
+INDEX_OK = "every read of {table} is answered from an index ({how})"
+FULL_SCAN = "{count} statement(s) scan the whole {table} table; expected an index or primary-key search"
+NO_PLAN = "no plan could be read for the statements on {table}"
+
+#: How many repeated statements are shown as evidence.
+EVIDENCE_LIMIT = 3
+
+
+def _shorten(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _repr_short(value: Any, limit: int = 200) -> str:
+    return _shorten(repr(value), limit)
+
+
+def statement_evidence(
+    statements: Sequence[CapturedStatement], shapes: Sequence[StatementShape], limit: int = EVIDENCE_LIMIT
+) -> tuple[Evidence, ...]:
+    """The most repeated statements, each with its repeat count."""
+    counts: Counter[str] = Counter()
+    example: dict[str, CapturedStatement] = {}
+    for statement in statements:
+        key = shapes[statement.index].fingerprint if statement.index < len(shapes) else statement.sql
+        counts[key] += 1
+        example.setdefault(key, statement)
+    evidence = []
+    for key, count in counts.most_common(limit):
+        statement = example[key]
+        label = f"statement ×{count}"
+        if statement.lazy_load:
+            label += f" (lazy load of {statement.lazy_load})"
+        if statement.source == "driver":
+            label += " (raw driver cursor)"
+        evidence.append(Evidence(label, _shorten(statement.sql)))
+    return tuple(evidence)
+
+
+def describe_difference(expected: Any, got: Any) -> str:
+    """Where two normalized values first differ, in words."""
+    if type(expected) is not type(got):
+        return (
+            f"expected a {type(expected).__name__}, got a {type(got).__name__} "
+            f"({_repr_short(got, 80)})"
+        )
+    if isinstance(expected, list):
+        if len(expected) != len(got):
+            return f"expected {len(expected)} items, got {len(got)}"
+        for number, (a, b) in enumerate(zip(expected, got, strict=True)):
+            if a != b:
+                return f"item {number} differs: expected {_repr_short(a)}, got {_repr_short(b)}"
+    if isinstance(expected, dict):
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing or extra:
+            return f"keys differ: missing {missing[:5]}, unexpected {extra[:5]}"
+        for key in expected:
+            if expected[key] != got[key]:
+                return f"key {key!r} differs: expected {_repr_short(expected[key])}, got {_repr_short(got[key])}"
+    return f"expected {_repr_short(expected)}, got {_repr_short(got)}"
+
+
+def _unordered(value: Any) -> Any:
+    return sorted(value, key=repr) if isinstance(value, list) else value
+
+
+@register
+class CorrectResult(Check):
+    """The submission returns what the starter returns, on the same fresh data.
+
+    Speed is worth nothing for a wrong answer, so every other check earns
+    points only when this one passes. The dataset is seeded afresh each run,
+    so an answer copied from one run fails the next. Where the exercise's
+    hooks take a snapshot of the database after the call (write exercises),
+    the snapshots must be equal too.
+    """
+
+    kind = "correct_result"
+    gate = True
+    default_hint = (
+        "Run the starter and your version on the same data and compare; check "
+        "filters, ordering and edge cases (users without tasks, ties, NULLs)."
+    )
+
+    def configure(self) -> None:
+        self.ordered = self.option("ordered", bool, None)
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        ordered = evaluation.spec.ordered if self.ordered is None else self.ordered
+        expected, got = evaluation.oracle.value, evaluation.main.value
+        if not ordered:
+            expected, got = _unordered(expected), _unordered(got)
+        if expected != got:
+            return Verdict(
+                False,
+                WRONG_RESULT.format(difference=describe_difference(expected, got)),
+                (
+                    Evidence("expected (starter)", _repr_short(expected, 400)),
+                    Evidence("returned", _repr_short(got, 400)),
+                ),
+            )
+        if evaluation.oracle.snapshot != evaluation.main.snapshot:
+            return Verdict(
+                False,
+                WRONG_STATE.format(
+                    difference=describe_difference(evaluation.oracle.snapshot, evaluation.main.snapshot)
+                ),
+                (
+                    Evidence("expected state", _repr_short(evaluation.oracle.snapshot, 400)),
+                    Evidence("state after your call", _repr_short(evaluation.main.snapshot, 400)),
+                ),
+            )
+        return Verdict(True, CORRECT.format(seed=evaluation.seed))
+
+
+@register
+class MaxQueries(Check):
+    """At most ``max`` statements reach the database.
+
+    Every round trip costs latency; code that asks the database once for what
+    it needs is faster than code that asks again and again. Options: ``max``
+    (the bound) and ``verbs`` (count only these statement kinds).
+    """
+
+    kind = "max_queries"
+    default_hint = "Look at the statements below: which of them could be one statement?"
+
+    def configure(self) -> None:
+        self.bound: int = self.option("max", int)
+        self.verbs: list[str] = self.option("verbs", list, [])
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        log = evaluation.main.log
+        statements = log.of_verb(*self.verbs) if self.verbs else log.statements
+        observed = len(statements)
+        if observed <= self.bound:
+            return Verdict(True, QUERIES_OK.format(observed=observed, bound=self.bound))
+        return Verdict(
+            False,
+            TOO_MANY_QUERIES.format(observed=observed, bound=self.bound),
+            statement_evidence(statements, evaluation.shapes),
+        )
+
+
+@register
+class NoNPlusOne(Check):
+    """The number of queries stays the same when the data grows.
+
+    The N+1 pattern — one query for a list, then one more per item — looks
+    harmless on a small table and collapses on a large one. The submission is
+    run at two dataset sizes; its query count must not grow (``slack`` allows
+    a few more at the larger size).
+    """
+
+    kind = "no_n_plus_one"
+    needs = frozenset({"scaled"})
+    default_hint = (
+        "Watch for statements repeated once per parent row, often lazy loads of a "
+        "relationship: load related rows together with the parents instead."
+    )
+
+    def configure(self) -> None:
+        self.slack: int = self.option("slack", int, 0)
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        scaled = evaluation.scaled
+        if scaled is None or not scaled.ok:
+            reason = scaled.failure.message if scaled is not None and scaled.failure else "no run"
+            return Verdict(False, f"the run on the larger dataset failed: {reason}")
+        small, large = len(evaluation.main.log), len(scaled.log)
+        sizes = {
+            "small_size": f"size {size_label(evaluation.spec.dataset)}",
+            "large_size": f"size {size_label(evaluation.spec.scaled_dataset)}",
+        }
+        if large <= small + self.slack:
+            return Verdict(True, CONSTANT_QUERIES.format(small=small, large=large, **sizes))
+        evidence = statement_evidence(evaluation.main.log.statements, evaluation.shapes)
+        return Verdict(False, GROWING_QUERIES.format(small=small, large=large, **sizes), evidence)
+
+
+def size_label(size: Any) -> str:
+    """A dataset size as a short label."""
+    return size if isinstance(size, str) else "custom"
+
+
+CLAUSES = {
+    "limit": ("LIMIT", lambda s: s.has_limit),
+    "offset": ("OFFSET", lambda s: s.has_offset),
+    "where": ("WHERE", None),
+    "join": ("JOIN", None),
+    "group_by": ("GROUP BY", lambda s: s.has_group_by),
+    "order_by": ("ORDER BY", lambda s: s.has_order_by),
+    "aggregate": ("aggregate (COUNT/SUM/…)", lambda s: bool(s.aggregates)),
+}
+
+
+def reads(shape: StatementShape, table: str) -> bool:
+    """Whether a statement reads ``table`` (as a SELECT)."""
+    return shape.kind == "SELECT" and table in shape.tables
+
+
+@register
+class Clause(Check):
+    """A statement reading ``table`` does the work in SQL with ``clause``.
+
+    Filtering, limiting, joining and grouping in Python means fetching rows
+    the answer does not need. Options: ``clause`` (limit, offset, where, join,
+    group_by, order_by, aggregate), ``table``, ``join_kind`` (for joins, e.g.
+    ``LEFT OUTER``), ``present`` (false: the clause must not be used, as OFFSET
+    in keyset pagination).
+    """
+
+    kind = "clause"
+    default_hint = "Let the database do this part: it can skip rows you would throw away."
+
+    def configure(self) -> None:
+        self.clause: str = self.option("clause", str)
+        if self.clause not in CLAUSES:
+            from grader.errors import SpecError
+
+            raise SpecError(
+                f"check {self.spec.name!r}: clause must be one of {', '.join(CLAUSES)}"
+            )
+        self.table: str = self.option("table", str)
+        self.join_kind: str | None = self.option("join_kind", str, None)
+        self.present: bool = self.option("present", bool, True)
+
+    def has(self, shape: StatementShape) -> bool:
+        if self.clause == "where":
+            return shape.has_where and self.table in shape.where_tables
+        if self.clause == "join":
+            joined = [
+                j for j in shape.joins if self.join_kind is None or j.kind == self.join_kind.upper()
+            ]
+            tables = {j.table for j in joined} | (shape.main_tables if joined else set())
+            return self.table in tables
+        test = CLAUSES[self.clause][1]
+        assert test is not None
+        return bool(test(shape))
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        label = CLAUSES[self.clause][0]
+        if self.join_kind:
+            label = f"{self.join_kind.upper()} JOIN"
+        indexed = [
+            (s, sh) for s, sh in zip(evaluation.main.log.statements, evaluation.shapes, strict=True)
+            if reads(sh, self.table)
+        ]
+        if not indexed:
+            if not self.present:
+                return Verdict(True, NO_READ.format(table=self.table))
+            return Verdict(False, NO_READ.format(table=self.table))
+        matching = [(s, sh) for s, sh in indexed if self.has(sh)]
+        statements = [s for s, _ in indexed]
+        if self.present:
+            if matching:
+                return Verdict(True, CLAUSE_OK.format(clause=label, table=self.table))
+            return Verdict(
+                False,
+                CLAUSE_MISSING.format(clause=label, table=self.table, reads=len(indexed)),
+                statement_evidence(statements, evaluation.shapes),
+            )
+        if not matching:
+            return Verdict(True, f"no statement on {self.table} uses {label}")
+        return Verdict(
+            False,
+            CLAUSE_FORBIDDEN.format(count=len(matching), table=self.table, clause=label),
+            statement_evidence([s for s, _ in matching], evaluation.shapes),
+        )
+
+
+@register
+class ColumnProjection(Check):
+    """Statements reading ``table`` select only the ``columns`` the task needs.
+
+    Loading whole rows to use two fields moves every other column over the
+    wire and builds objects nobody reads; wide text columns make it worse.
+    Options: ``table`` and ``columns`` (the columns that may be selected).
+    """
+
+    kind = "column_projection"
+    default_hint = "Ask for the columns you use, not for whole objects."
+
+    def configure(self) -> None:
+        self.table: str = self.option("table", str)
+        self.columns: frozenset[str] = frozenset(self.option("columns", list))
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        table = evaluation.metadata.tables.get(self.table)
+        every = frozenset(c.name for c in table.columns) if table is not None else frozenset()
+        offenders: list[CapturedStatement] = []
+        extra: set[str] = set()
+        read = 0
+        for statement, shape in zip(evaluation.main.log.statements, evaluation.shapes, strict=True):
+            if not reads(shape, self.table):
+                continue
+            read += 1
+            selected = set(shape.selected.get(self.table, frozenset()))
+            if "*" in selected:
+                selected = set(every) or {"*"}
+            too_many = selected - self.columns
+            if too_many:
+                offenders.append(statement)
+                extra |= too_many
+        if read == 0:
+            return Verdict(False, NO_READ.format(table=self.table))
+        if not offenders:
+            return Verdict(
+                True,
+                PROJECTION_OK.format(table=self.table, columns=", ".join(sorted(self.columns))),
+            )
+        return Verdict(
+            False,
+            PROJECTION_EXTRA.format(
+                count=len(offenders), table=self.table, extra=", ".join(sorted(extra))
+            ),
+            statement_evidence(offenders, evaluation.shapes),
+        )
+
+
+def plan_lines(plans: Iterable[Plan | str]) -> str:
+    """The distinct plans as text, for evidence."""
+    seen: dict[str, None] = {}
+    for plan in plans:
+        seen[plan if isinstance(plan, str) else plan.render()] = None
+    return "\n---\n".join(seen)
+
+
+@register
+class IndexUsed(Check):
+    """Reads of ``table`` are answered from an index, never by a full scan.
+
+    A full scan reads every row to find a few; an index finds them directly,
+    and the gap grows with the table. The verdict comes from the database's
+    own plan (EXPLAIN), not from guessing at the SQL. Options: ``table``,
+    ``index`` (require this index by name, optional), ``allow_full_scan``
+    (true: only require that some read uses an index).
+    """
+
+    kind = "index_used"
+    needs = frozenset({"plans"})
+    default_hint = (
+        "Read the plan below: SCAN means every row is read. Which column does the "
+        "lookup filter on, and is there an index the database can use for it?"
+    )
+
+    def configure(self) -> None:
+        self.table: str = self.option("table", str)
+        self.index: str | None = self.option("index", str, None)
+        self.allow_full_scan: bool = self.option("allow_full_scan", bool, False)
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        relevant: list[tuple[CapturedStatement, Plan | str]] = []
+        for statement, shape in zip(evaluation.main.log.statements, evaluation.shapes, strict=True):
+            if reads(shape, self.table) and statement.index in evaluation.plans:
+                relevant.append((statement, evaluation.plans[statement.index]))
+        if not relevant:
+            return Verdict(False, NO_READ.format(table=self.table))
+        plans = [p for _, p in relevant if not isinstance(p, str)]
+        if not plans:
+            return Verdict(
+                False,
+                NO_PLAN.format(table=self.table),
+                (Evidence("plan", plan_lines(p for _, p in relevant)),),
+            )
+        scans = [
+            (s, p)
+            for s, p in relevant
+            if not isinstance(p, str)
+            and any(n.access is Access.FULL_SCAN for n in p.for_table(self.table))
+        ]
+        searching = [
+            n
+            for p in plans
+            for n in p.for_table(self.table)
+            if n.access in (Access.INDEX_SEARCH, Access.COVERING_INDEX, Access.PRIMARY_KEY)
+            and (self.index is None or (n.index or "").lower() == self.index.lower())
+        ]
+        if scans and not self.allow_full_scan:
+            return Verdict(
+                False,
+                FULL_SCAN.format(count=len(scans), table=self.table),
+                (
+                    Evidence("statement", _shorten(scans[0][0].sql)),
+                    Evidence("plan", plan_lines(p for _, p in scans)),
+                ),
+            )
+        if not searching:
+            wanted = f" {self.index}" if self.index else ""
+            return Verdict(
+                False,
+                f"no read of {self.table} uses the index{wanted}",
+                (Evidence("plan", plan_lines(plans)),),
+            )
+        how = ", ".join(sorted({f"{n.access.value} {n.index or ''}".strip() for n in searching}))
+        return Verdict(True, INDEX_OK.format(table=self.table, how=how))

@@ -1,0 +1,196 @@
+"""A deterministic dataset of the shared domain, built fast with Core inserts.
+
+The same (size, seed) always gives the same rows; a different seed gives
+different names, emails, statuses and counts per user, so that an answer
+hard-coded from one run fails the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import MetaData, insert
+from sqlalchemy.engine import Connection, Engine
+
+from grader.domain import COUNTRIES, TASK_STATUSES, Base
+from grader.errors import SpecError
+
+FIRST_NAMES = (
+    "Ada", "Alan", "Barbara", "Brian", "Claude", "Dennis", "Donald", "Edsger", "Frances",
+    "Grace", "Guido", "Hedy", "Ivan", "John", "Ken", "Linus", "Margaret", "Niklaus",
+    "Radia", "Rasmus", "Shafi", "Sophie", "Tim", "Yukihiro",
+)
+LAST_NAMES = (
+    "Allen", "Backus", "Codd", "Dijkstra", "Engelbart", "Floyd", "Gray", "Hamilton",
+    "Hopper", "Kay", "Knuth", "Lamport", "Liskov", "Lovelace", "McCarthy", "Perlman",
+    "Ritchie", "Stonebraker", "Thompson", "Turing", "Wirth", "Wilson",
+)
+WORDS = (
+    "index", "cache", "query", "schema", "migrate", "refactor", "deploy", "review",
+    "report", "export", "import", "audit", "billing", "search", "login", "profile",
+    "backup", "metrics", "alert", "invoice", "api", "docs", "test", "release",
+)
+TAG_NAMES = (
+    "bug", "feature", "chore", "urgent", "backend", "frontend", "db", "infra", "ux",
+    "security", "perf", "docs", "test", "ops", "research", "design", "legal", "mobile",
+    "data", "ml", "billing", "growth", "support", "i18n", "a11y", "api", "cli", "ci",
+    "release", "spike",
+)
+EPOCH = dt.datetime(2024, 1, 1)
+
+
+@dataclass(frozen=True)
+class DatasetSize:
+    """How many rows of each kind a dataset holds.
+
+    Attributes:
+        name: The size's name as specs refer to it.
+        users: Rows in ``users``; about a fifth of them are never assigned a task.
+        projects: Rows in ``projects``.
+        tasks: Rows in ``tasks``; about a tenth are unassigned.
+        tags: Rows in ``tags`` (at most 30).
+        comments: Rows in ``comments``.
+    """
+
+    name: str
+    users: int
+    projects: int
+    tasks: int
+    tags: int = 20
+    comments: int = 0
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe key that identifies the row counts."""
+        return f"{self.name}-u{self.users}-p{self.projects}-t{self.tasks}-g{self.tags}-c{self.comments}"
+
+
+#: Sizes that specs name. ``small`` is the grading size; ``medium`` is the
+#: second size the N+1 check grades at; ``export`` is for memory exercises.
+SIZES: Mapping[str, DatasetSize] = {
+    "tiny": DatasetSize("tiny", users=40, projects=10, tasks=300, tags=10, comments=300),
+    "small": DatasetSize("small", users=300, projects=60, tasks=3000, tags=20, comments=3000),
+    "medium": DatasetSize("medium", users=600, projects=120, tasks=6000, tags=20, comments=6000),
+    "large": DatasetSize("large", users=3000, projects=400, tasks=30000, tags=30, comments=20000),
+    "export": DatasetSize("export", users=2000, projects=200, tasks=120_000, tags=20, comments=0),
+}
+
+
+def size_named(name: str | Mapping[str, Any]) -> DatasetSize:
+    """The `DatasetSize` for a name or an inline table of counts."""
+    if isinstance(name, Mapping):
+        try:
+            return DatasetSize(**{"name": "custom", **name})
+        except TypeError as exc:
+            raise SpecError(f"bad dataset size {dict(name)!r}: {exc}") from None
+    try:
+        return SIZES[name]
+    except KeyError:
+        known = ", ".join(SIZES)
+        raise SpecError(f"unknown dataset size {name!r} (known: {known})") from None
+
+
+def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every table for ``size`` and ``seed``, as lists of dicts.
+
+    Deterministic: the same arguments always give equal rows.
+    """
+    rng = random.Random(f"{seed}:{size.key}")
+    users = []
+    for i in range(1, size.users + 1):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        users.append(
+            {
+                "id": i,
+                "name": f"{first} {last}",
+                "email": f"{first}.{last}.{i}.{rng.randrange(10**6)}@example.org".lower(),
+                "age": rng.randint(18, 80),
+                "country": rng.choice(COUNTRIES),
+                "is_active": rng.random() < 0.85,
+                "bio": " ".join(rng.choices(WORDS, k=rng.randint(5, 25))),
+                "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
+            }
+        )
+    # A fifth of the users never get a task (join_types keeps them at zero).
+    assignable = [u["id"] for u in users if rng.random() < 0.8] or [1]
+    projects = [
+        {
+            "id": i,
+            "name": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {i}",
+            "owner_id": rng.randint(1, size.users),
+            "budget": rng.randrange(1_000, 500_000, 100),
+            "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
+        }
+        for i in range(1, size.projects + 1)
+    ]
+    tags = [{"id": i, "name": TAG_NAMES[i - 1]} for i in range(1, min(size.tags, len(TAG_NAMES)) + 1)]
+    tasks = []
+    task_tags = []
+    for i in range(1, size.tasks + 1):
+        tasks.append(
+            {
+                "id": i,
+                "project_id": rng.randint(1, size.projects),
+                "assignee_id": None if rng.random() < 0.1 else rng.choice(assignable),
+                "title": f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{i}",
+                "status": rng.choice(TASK_STATUSES),
+                "priority": rng.randint(1, 5),
+                "estimate_hours": rng.randint(1, 40),
+                "description": " ".join(rng.choices(WORDS, k=8)),
+                "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
+            }
+        )
+        if tags:
+            for tag_id in rng.sample(range(1, len(tags) + 1), k=rng.randint(0, min(3, len(tags)))):
+                task_tags.append({"task_id": i, "tag_id": tag_id})
+    comments = [
+        {
+            "id": i,
+            "task_id": rng.randint(1, size.tasks),
+            "author_id": rng.randint(1, size.users),
+            "body": " ".join(rng.choices(WORDS, k=rng.randint(3, 15))),
+            "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
+        }
+        for i in range(1, size.comments + 1)
+    ]
+    return {
+        "users": users,
+        "projects": projects,
+        "tags": tags,
+        "tasks": tasks,
+        "task_tags": task_tags,
+        "comments": comments,
+    }
+
+
+def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), n):
+        yield rows[start : start + n]
+
+
+def load(connection: Connection, rows: Mapping[str, list[dict[str, Any]]], metadata: MetaData) -> None:
+    """Insert generated rows with Core executemany, in dependency order."""
+    for table in metadata.sorted_tables:
+        data = rows.get(table.name)
+        if not data:
+            continue
+        for chunk in _chunks(data, 20_000):
+            connection.execute(insert(table), chunk)
+
+
+def build(engine: Engine, size: DatasetSize, seed: int, metadata: MetaData | None = None) -> None:
+    """Create the schema on ``engine`` and fill it with the dataset."""
+    metadata = metadata if metadata is not None else Base.metadata
+    rows = generate(size, seed)
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        load(connection, rows, metadata)
+
+
+def describe(size: DatasetSize) -> dict[str, Any]:
+    """The size as plain data, for results and reports."""
+    return asdict(size)

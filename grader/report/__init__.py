@@ -1,0 +1,4 @@
+"""Reporters: turn a `GradeReport` into text, files or CI outputs.
+
+Reporters read only the results; they never run SQL or submission code.
+"""

@@ -1,0 +1,75 @@
+"""Shared fixtures: the catalog, example submissions and the database servers.
+
+Tests that need the PostgreSQL or MariaDB server skip with the reason when it
+is not reachable, unless ``ORMGRADE_REQUIRE_SERVERS=1`` (set by ``.ci/run``)
+turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from grader.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "cases"
+POSTGRES_URL = os.environ.get("ORMGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("ORMGRADE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REQUIRE_ENV = "ORMGRADE_REQUIRE_SERVERS"
+
+
+def _reachable(url: str) -> str | None:
+    engine = create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except Exception as exc:  # any driver error means: not reachable
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
+
+
+def server_url(url: str, name: str) -> str:
+    """``url`` when its server answers; else skip (or fail under ORMGRADE_REQUIRE_SERVERS=1)."""
+    problem = _reachable(url)
+    if problem is None:
+        return url
+    reason = f"{name} not reachable at {url}: {problem}"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1 makes this a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL test server's URL."""
+    return server_url(POSTGRES_URL, "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """The MariaDB/MySQL test server's URL."""
+    return server_url(MYSQL_URL, "MariaDB")
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    """This repository's catalog."""
+    return Catalog(ROOT)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep seeded templates of the test run out of the user's cache."""
+    os.environ.setdefault("ORMGRADE_CACHE", str(tmp_path_factory.mktemp("ormgrade-cache")))
+
+
+def case_dir(name: str) -> Path:
+    """The example submission folder of a test case."""
+    path = CASES / name
+    assert path.is_dir(), f"missing test case folder {path}"
+    return path
