@@ -219,9 +219,46 @@ def size_label(size: Any) -> str:
     return size if isinstance(size, str) else "custom"
 
 
+def _trailing_params(statement: CapturedStatement, shape: StatementShape) -> tuple[Any, Any]:
+    """The bound LIMIT and OFFSET values of a ``LIMIT ? OFFSET ?`` statement (qmark style)."""
+    params = statement.params
+    if (
+        isinstance(params, list)
+        and len(params) >= 2
+        and shape.limit == "?"
+        and shape.offset == "?"
+    ):
+        return params[-2], params[-1]
+    return None, None
+
+
+def effective_limit(statement: CapturedStatement, shape: StatementShape) -> bool:
+    """Whether the statement really limits its rows.
+
+    SQLite renders ``.offset(n)`` alone as ``LIMIT ? OFFSET ?`` with the
+    limit bound to -1 (no limit): the bound value decides.
+    """
+    if not shape.has_limit:
+        return False
+    limit, _ = _trailing_params(statement, shape)
+    return not (isinstance(limit, int) and limit < 0)
+
+
+def effective_offset(statement: CapturedStatement, shape: StatementShape) -> bool:
+    """Whether the statement really skips rows with OFFSET.
+
+    SQLite renders ``.limit(n)`` alone as ``LIMIT ? OFFSET ?`` with the
+    offset bound to 0 (no offset): the bound value decides.
+    """
+    if not shape.has_offset:
+        return False
+    _, offset = _trailing_params(statement, shape)
+    return not (isinstance(offset, int) and offset == 0)
+
+
 CLAUSES = {
-    "limit": ("LIMIT", lambda s: s.has_limit),
-    "offset": ("OFFSET", lambda s: s.has_offset),
+    "limit": ("LIMIT", None),
+    "offset": ("OFFSET", None),
     "where": ("WHERE", None),
     "join": ("JOIN", None),
     "group_by": ("GROUP BY", lambda s: s.has_group_by),
@@ -261,7 +298,11 @@ class Clause(Check):
         self.join_kind: str | None = self.option("join_kind", str, None)
         self.present: bool = self.option("present", bool, True)
 
-    def has(self, shape: StatementShape) -> bool:
+    def has(self, statement: CapturedStatement, shape: StatementShape) -> bool:
+        if self.clause == "limit":
+            return effective_limit(statement, shape)
+        if self.clause == "offset":
+            return effective_offset(statement, shape)
         if self.clause == "where":
             return shape.has_where and self.table in shape.where_tables
         if self.clause == "join":
@@ -286,7 +327,7 @@ class Clause(Check):
             if not self.present:
                 return Verdict(True, NO_READ.format(table=self.table))
             return Verdict(False, NO_READ.format(table=self.table))
-        matching = [(s, sh) for s, sh in indexed if self.has(sh)]
+        matching = [(s, sh) for s, sh in indexed if self.has(s, sh)]
         statements = [s for s, _ in indexed]
         if self.present:
             if matching:
