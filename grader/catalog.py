@@ -108,9 +108,10 @@ def _has_exercises(path: Path) -> bool:
 def discover(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Catalog:
     """Find the catalog.
 
-    In order: ``explicit``; the ``ORMGRADE_CATALOG`` variable; the folder
-    holding the installed ``grader`` package (an editable install of this
-    repository); the current folder and its parents.
+    In order: ``explicit``; the ``ORMGRADE_CATALOG`` variable; ``start`` and
+    its parents (the pytest plugin passes its rootdir); the folder holding the
+    installed ``grader`` package (an editable install of this repository); the
+    current folder and its parents.
 
     Raises:
         CatalogError: None of these holds an ``exercises/`` folder with specs.
@@ -128,10 +129,14 @@ def discover(explicit: str | os.PathLike[str] | None = None, start: Path | None 
         if not _has_exercises(root):
             raise CatalogError(f"{CATALOG_ENV}={env}: not a catalog (no exercises/<id>/{SPEC_FILE})")
         return Catalog(root)
+    if start is not None:
+        for candidate in (start.resolve(), *start.resolve().parents):
+            if _has_exercises(candidate):
+                return Catalog(candidate)
     package_parent = Path(__file__).resolve().parent.parent
     if _has_exercises(package_parent):
         return Catalog(package_parent)
-    here = (start or Path.cwd()).resolve()
+    here = Path.cwd().resolve()
     for candidate in (here, *here.parents):
         if _has_exercises(candidate):
             return Catalog(candidate)

@@ -1,0 +1,74 @@
+"""The command line: listing, grading with JSON output, self-check, and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from grader.catalog import Catalog
+from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_list_prints_ids_titles_and_points(catalog: Catalog) -> None:
+    result = invoke("list")
+    assert result.exit_code == EXIT_OK
+    first = result.output.splitlines()[0].split()
+    assert first[0] == "filter_limit"
+    assert "pts" in result.output
+
+
+def test_list_ids_only(catalog: Catalog) -> None:
+    result = invoke("list", "--ids")
+    assert result.output.split() == catalog.ids
+
+
+def test_grade_solutions_full_marks_with_json(catalog: Catalog, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    result = invoke(
+        "grade", "filter_limit", "column_projection",
+        "--submission", str(catalog.solutions_dir), "--json", str(out), "--seed", "4",
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Total: 20/20 points" in result.output
+    assert "seed 4" in result.output
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert (document["score"], document["max_score"], document["seed"]) == (20, 20, 4)
+
+
+def test_grade_starters_below_full_exits_1(catalog: Catalog) -> None:
+    result = invoke("grade", "filter_limit", "--submission", str(catalog.exercises_dir), "--seed", "4")
+    assert result.exit_code == EXIT_NOT_MET
+    assert "FAIL  where_in_sql" in result.output
+    assert "hint:" in result.output
+
+
+def test_unknown_exercise_is_a_usage_error(catalog: Catalog) -> None:
+    result = CliRunner().invoke(main, ["grade", "nope", "--submission", str(catalog.solutions_dir)])
+    assert result.exit_code == EXIT_USAGE
+    assert "unknown exercise 'nope'" in result.output
+
+
+def test_bad_db_url_is_a_usage_error(catalog: Catalog) -> None:
+    result = CliRunner().invoke(
+        main, ["grade", "filter_limit", "--submission", str(catalog.solutions_dir), "--db", "oracle://x"]
+    )
+    assert result.exit_code == EXIT_USAGE
+    assert "unsupported database" in result.output
+
+
+def test_verify_the_first_exercises(catalog: Catalog) -> None:
+    result = invoke("verify", "filter_limit", "eager_loading", "column_projection", "--seed", "9")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "catalog OK: 3 exercises · sqlite · seed 9" in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    for command in ("list", "grade", "verify"):
+        assert command in result.output
