@@ -1,0 +1,333 @@
+"""ormgrade benchmarks: where grading time goes, and the teaching evidence.
+
+Prints tables; every comparison is a ratio taken in the same run. Usage:
+
+    python bench/run.py            # every section at full size
+    python bench/run.py --quick    # smaller sizes, under a minute
+    python bench/run.py --section capture --section teaching
+    python bench/run.py --teaching filter_limit   # one exercise's evidence
+
+Sections: grading (catalog grading time per exercise and dialect), capture
+(overhead of recording), dataset (build rate against raw executemany, copy
+cost), teaching (starter against reference solution at bench size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from grader import dataset  # noqa: E402
+from grader.capture import capture  # noqa: E402
+from grader.catalog import Catalog  # noqa: E402
+from grader.child import execute  # noqa: E402
+from grader.database import SQLiteBackend  # noqa: E402
+from grader.domain import Base, User  # noqa: E402
+from grader.run import Job, RunRecord  # noqa: E402
+from grader.runner import GradeOptions, TASK_FILE, _hooks, _params, grade  # noqa: E402
+from grader.spec import ExerciseSpec  # noqa: E402
+
+SECTIONS = ("grading", "capture", "dataset", "teaching")
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    """Median wall-clock seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def table(headers: list[str], rows: Iterable[list[Any]]) -> str:
+    """A plain-text table, right-aligned numbers."""
+    rows = [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).replace("x", "").replace("%", "").replace("-", "").isdigit()
+
+
+# -- grading ------------------------------------------------------------------------
+
+
+def section_grading(catalog: Catalog, quick: bool, dialects: list[str]) -> None:
+    print("## 1. Grading time: whole catalog, reference solutions, per dialect\n")
+    for dialect in dialects:
+        url = None if dialect == "sqlite" else dialect
+        options = GradeOptions(seed=1234, db_url=url)
+        started = time.perf_counter()
+        report = grade(catalog.solutions_dir, catalog, (), options)
+        total = time.perf_counter() - started
+        rows = [
+            [e.id, f"{e.score}/{e.max_score}", e.duration, e.stats.get("queries", "")]
+            for e in report.exercises
+        ]
+        durations = sorted(e.duration for e in report.exercises)
+        print(f"### {report.dialect}\n")
+        print(table(["exercise", "score", "seconds", "queries"], rows))
+        print(
+            f"\nwhole catalog: {total:.2f} s for {len(report.exercises)} exercises "
+            f"(median exercise {statistics.median(durations):.2f} s; target ≤ 15 s, median ≤ 0.5 s)\n"
+        )
+
+
+# -- capture overhead -----------------------------------------------------------------
+
+
+def section_capture(quick: bool) -> None:
+    print("## 2. Capture overhead: the same 1,000-query workload with and without capture\n")
+    queries = 300 if quick else 1000
+    with tempfile.TemporaryDirectory() as folder:
+        engine = create_engine(f"sqlite:///{folder}/db.sqlite")
+        dataset.build(engine, dataset.SIZES["small"], 1)
+
+        def workload() -> None:
+            with Session(engine) as session:
+                for i in range(queries):
+                    session.execute(select(User.id, User.name).where(User.id == 1 + i % 300)).all()
+
+        def captured() -> None:
+            with capture(engine):
+                workload()
+
+        workload()
+        captured()
+        repeat = 3 if quick else 7
+        # Interleave the two so that machine noise hits both alike.
+        bare, recorded = [], []
+        for _ in range(repeat):
+            bare.append(median_time(workload, 1))
+            recorded.append(median_time(captured, 1))
+        b, r = statistics.median(bare), statistics.median(recorded)
+        engine.dispose()
+    print(table(
+        ["workload", "queries", "bare s", "captured s", "overhead"],
+        [["select by primary key", queries, b, r, f"{(r / b - 1) * 100:.1f}%"]],
+    ))
+    print("\ntarget: ≤ 5 % overhead\n")
+
+
+# -- dataset ----------------------------------------------------------------------
+
+
+def section_dataset(quick: bool) -> None:
+    print("## 3. Dataset build: our generator against raw executemany, and the per-run copy\n")
+    size = dataset.SIZES["medium" if quick else "large"]
+    rows = dataset.generate(size, 1)
+    count = sum(len(v) for v in rows.values())
+    with tempfile.TemporaryDirectory() as folder:
+        def ours() -> None:
+            path = Path(folder) / "ours.sqlite"
+            path.unlink(missing_ok=True)
+            engine = create_engine(f"sqlite:///{path}")
+            with engine.begin() as conn:
+                Base.metadata.create_all(conn)
+                dataset.load(conn, rows, Base.metadata)
+            engine.dispose()
+
+        def raw() -> None:
+            path = Path(folder) / "raw.sqlite"
+            path.unlink(missing_ok=True)
+            engine = create_engine(f"sqlite:///{path}")
+            Base.metadata.create_all(engine)
+            engine.dispose()
+            conn = sqlite3.connect(path)
+            for table_ in Base.metadata.sorted_tables:
+                data = rows.get(table_.name) or []
+                if not data:
+                    continue
+                columns = list(data[0])
+                sql = (
+                    f"INSERT INTO {table_.name} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' for _ in columns)})"
+                )
+                conn.executemany(sql, [tuple(r[c] for c in columns) for r in data])
+            conn.commit()
+            conn.close()
+
+        repeat = 3
+        ours_s, raw_s = [], []
+        for _ in range(repeat):
+            ours_s.append(median_time(ours, 1))
+            raw_s.append(median_time(raw, 1))
+        o, r = statistics.median(ours_s), statistics.median(raw_s)
+        generate_s = median_time(lambda: dataset.generate(size, 2), 1)
+
+        backend = SQLiteBackend(cache_dir=Path(folder) / "cache", work_dir=Path(folder) / "work")
+        template = backend.template(dataset.SIZES["small"], 1)
+        copies = []
+        for _ in range(20):
+            started = time.perf_counter()
+            url = backend.copy(template)
+            copies.append(time.perf_counter() - started)
+            backend.drop(url)
+        backend.close()
+    print(table(
+        ["what", "rows", "seconds", "rows/s", "vs raw"],
+        [
+            [f"generate rows ({size.name})", count, generate_s, count / generate_s, ""],
+            [f"load, ours ({size.name})", count, o, count / o, f"{r / o * 100:.0f}%"],
+            [f"load, raw sqlite3 executemany ({size.name})", count, r, count / r, "100%"],
+        ],
+    ))
+    print(
+        f"\nper-run copy of the grading template (small): median {statistics.median(copies) * 1000:.1f} ms"
+        " (target ≤ 20 ms); load rate target ≥ 50 % of raw\n"
+    )
+
+
+# -- teaching evidence ------------------------------------------------------------------
+
+
+def bench_job(spec: ExerciseSpec, module: Path, url: str, params: dict[str, Any], workdir: str, memory: bool) -> Job:
+    return Job(
+        exercise_id=spec.id,
+        role="bench",
+        purpose="memory" if memory else "main",
+        module_path=str(module),
+        entry=spec.entry,
+        call=spec.call,
+        databases={"main": url},
+        params=params,
+        hooks_path=str(spec.hooks_path) if spec.hooks_path else None,
+        measure_memory=memory,
+        options=dict(spec.options),
+        workdir=workdir,
+    )
+
+
+def measure(spec: ExerciseSpec, module: Path, backend: SQLiteBackend, template: Any, params: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Time (median), queries, rows fetched and peak memory of one version of an exercise."""
+    times: list[float] = []
+    last: RunRecord | None = None
+    with tempfile.TemporaryDirectory() as workdir:
+        for _ in range(repeat):
+            url = backend.copy(template)
+            try:
+                last = execute(bench_job(spec, module, url, params, workdir, memory=False))
+            finally:
+                backend.drop(url)
+            if last.failure is not None:
+                return {"error": last.failure.message}
+            times.append(last.duration)
+        url = backend.copy(template)
+        try:
+            mem = execute(bench_job(spec, module, url, params, workdir, memory=True))
+        finally:
+            backend.drop(url)
+    assert last is not None
+    fetched = sum(s.rows_fetched or 0 for s in last.log.statements)
+    return {
+        "seconds": statistics.median(times),
+        "queries": len(last.log),
+        "rows": fetched,
+        "peak_mib": (mem.peak_memory or 0) / 2**20,
+    }
+
+
+def section_teaching(catalog: Catalog, quick: bool, ids: list[str]) -> None:
+    print("## 4. Teaching evidence: starter against reference solution at bench size\n")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        backend = SQLiteBackend(cache_dir=Path(folder) / "cache", work_dir=Path(folder) / "work")
+        for spec in catalog.select(ids):
+            if spec.kind != "query":
+                continue
+            size_name = spec.options.get("bench_dataset", "large")
+            if quick:
+                size_name = spec.dataset
+            size = dataset.size_named(size_name)
+            hooks = _hooks(spec)
+            template = backend.template(size, 1, getattr(hooks, "METADATA", None))
+            params = _params(spec, hooks, template, 1)
+            repeat = 3 if quick else 5
+            starter = measure(spec, catalog.exercises_dir / spec.id / TASK_FILE, backend, template, params, repeat)
+            solution = measure(spec, catalog.solutions_dir / spec.id / TASK_FILE, backend, template, params, repeat)
+            if "error" in starter or "error" in solution:
+                rows.append([spec.id, size.name, starter.get("error", ""), solution.get("error", ""), "", "", "", ""])
+                continue
+            rows.append([
+                spec.id,
+                size.name,
+                f"{starter['seconds'] * 1000:.1f} / {solution['seconds'] * 1000:.1f}",
+                f"{starter['seconds'] / max(solution['seconds'], 1e-9):.1f}x",
+                f"{starter['queries']} / {solution['queries']}",
+                f"{starter['rows']} / {solution['rows']}",
+                f"{starter['peak_mib']:.1f} / {solution['peak_mib']:.1f}",
+                f"{starter['peak_mib'] / max(solution['peak_mib'], 1e-9):.1f}x",
+            ])
+        backend.close()
+    print(table(
+        ["exercise", "size", "ms starter / solution", "speed-up", "queries", "rows fetched", "peak MiB", "memory ratio"],
+        rows,
+    ))
+    print("\ntargets: N+1 fix ≥ 5x, index lookup ≥ 10x, export peak memory ≤ 1/10, bulk insert ≥ 10x\n")
+
+
+def machine() -> str:
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: the whole run in under a minute")
+    parser.add_argument("--section", action="append", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--teaching", nargs="*", metavar="ID", help="teaching evidence for these exercises only")
+    parser.add_argument(
+        "--db", action="append", default=[], metavar="URL",
+        help="also grade the catalog on this server (PostgreSQL or MariaDB URL)",
+    )
+    args = parser.parse_args(argv)
+    sections = args.section or (["teaching"] if args.teaching is not None else list(SECTIONS))
+    catalog = Catalog(ROOT)
+    os.environ.setdefault("ORMGRADE_CACHE", tempfile.mkdtemp(prefix="ormgrade-bench-cache-"))
+    print(f"# ormgrade bench ({'quick' if args.quick else 'full'})\n\nmachine: {machine()}\n")
+    started = time.perf_counter()
+    if "grading" in sections:
+        section_grading(catalog, args.quick, ["sqlite", *args.db])
+    if "capture" in sections:
+        section_capture(args.quick)
+    if "dataset" in sections:
+        section_dataset(args.quick)
+    if "teaching" in sections:
+        section_teaching(catalog, args.quick, args.teaching or [])
+    print(f"bench finished in {time.perf_counter() - started:.1f} s")
+    shutil.rmtree(os.environ["ORMGRADE_CACHE"], ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
