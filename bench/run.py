@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from grader import dataset  # noqa: E402
@@ -40,7 +40,7 @@ from grader.child import execute  # noqa: E402
 from grader.database import SQLiteBackend  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
 from grader.run import Job, RunRecord  # noqa: E402
-from grader.runner import GradeOptions, TASK_FILE, _hooks, _params, grade  # noqa: E402
+from grader.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
 from grader.spec import ExerciseSpec  # noqa: E402
 
 SECTIONS = ("grading", "capture", "dataset", "teaching")
@@ -59,11 +59,17 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
 def table(headers: list[str], rows: Iterable[list[Any]]) -> str:
     """A plain-text table, right-aligned numbers."""
     rows = [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for row in rows:
-        lines.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        lines.append(
+            "  ".join(
+                c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths, strict=True)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -97,7 +103,8 @@ def section_grading(catalog: Catalog, quick: bool, dialects: list[str]) -> None:
         print(table(["exercise", "score", "seconds", "queries"], rows))
         print(
             f"\nwhole catalog: {total:.2f} s for {len(report.exercises)} exercises "
-            f"(median exercise {statistics.median(durations):.2f} s; target ≤ 15 s, median ≤ 0.5 s)\n"
+            f"(median exercise {statistics.median(durations):.2f} s; "
+            "target ≤ 15 s, median ≤ 0.5 s)\n"
         )
 
 
@@ -130,10 +137,12 @@ def section_capture(quick: bool) -> None:
             recorded.append(median_time(captured, 1))
         b, r = statistics.median(bare), statistics.median(recorded)
         engine.dispose()
-    print(table(
-        ["workload", "queries", "bare s", "captured s", "overhead"],
-        [["select by primary key", queries, b, r, f"{(r / b - 1) * 100:.1f}%"]],
-    ))
+    print(
+        table(
+            ["workload", "queries", "bare s", "captured s", "overhead"],
+            [["select by primary key", queries, b, r, f"{(r / b - 1) * 100:.1f}%"]],
+        )
+    )
     print("\ntarget: ≤ 5 % overhead\n")
 
 
@@ -146,6 +155,7 @@ def section_dataset(quick: bool) -> None:
     rows = dataset.generate(size, 1)
     count = sum(len(v) for v in rows.values())
     with tempfile.TemporaryDirectory() as folder:
+
         def ours() -> None:
             path = Path(folder) / "ours.sqlite"
             path.unlink(missing_ok=True)
@@ -192,16 +202,19 @@ def section_dataset(quick: bool) -> None:
             copies.append(time.perf_counter() - started)
             backend.drop(url)
         backend.close()
-    print(table(
-        ["what", "rows", "seconds", "rows/s", "vs raw"],
-        [
-            [f"generate rows ({size.name})", count, generate_s, count / generate_s, ""],
-            [f"load, ours ({size.name})", count, o, count / o, f"{r / o * 100:.0f}%"],
-            [f"load, raw sqlite3 executemany ({size.name})", count, r, count / r, "100%"],
-        ],
-    ))
     print(
-        f"\nper-run copy of the grading template (small): median {statistics.median(copies) * 1000:.1f} ms"
+        table(
+            ["what", "rows", "seconds", "rows/s", "vs raw"],
+            [
+                [f"generate rows ({size.name})", count, generate_s, count / generate_s, ""],
+                [f"load, ours ({size.name})", count, o, count / o, f"{r / o * 100:.0f}%"],
+                [f"load, raw sqlite3 executemany ({size.name})", count, r, count / r, "100%"],
+            ],
+        )
+    )
+    print(
+        "\nper-run copy of the grading template (small): "
+        f"median {statistics.median(copies) * 1000:.1f} ms"
         " (target ≤ 20 ms); load rate target ≥ 50 % of raw\n"
     )
 
@@ -209,7 +222,9 @@ def section_dataset(quick: bool) -> None:
 # -- teaching evidence ------------------------------------------------------------------
 
 
-def bench_job(spec: ExerciseSpec, module: Path, url: str, params: dict[str, Any], workdir: str, memory: bool) -> Job:
+def bench_job(
+    spec: ExerciseSpec, module: Path, url: str, params: dict[str, Any], workdir: str, memory: bool
+) -> Job:
     return Job(
         exercise_id=spec.id,
         role="bench",
@@ -226,7 +241,14 @@ def bench_job(spec: ExerciseSpec, module: Path, url: str, params: dict[str, Any]
     )
 
 
-def measure(spec: ExerciseSpec, module: Path, backend: SQLiteBackend, template: Any, params: dict[str, Any], repeat: int) -> dict[str, Any]:
+def measure(
+    spec: ExerciseSpec,
+    module: Path,
+    backend: SQLiteBackend,
+    template: Any,
+    params: dict[str, Any],
+    repeat: int,
+) -> dict[str, Any]:
     """Time (median), queries, rows fetched and peak memory of one version of an exercise."""
     times: list[float] = []
     last: RunRecord | None = None
@@ -271,27 +293,58 @@ def section_teaching(catalog: Catalog, quick: bool, ids: list[str]) -> None:
             template = backend.template(size, 1, getattr(hooks, "METADATA", None))
             params = _params(spec, hooks, template, 1)
             repeat = 3 if quick else 5
-            starter = measure(spec, catalog.exercises_dir / spec.id / TASK_FILE, backend, template, params, repeat)
-            solution = measure(spec, catalog.solutions_dir / spec.id / TASK_FILE, backend, template, params, repeat)
+            starter = measure(
+                spec, catalog.exercises_dir / spec.id / TASK_FILE, backend, template, params, repeat
+            )
+            solution = measure(
+                spec, catalog.solutions_dir / spec.id / TASK_FILE, backend, template, params, repeat
+            )
             if "error" in starter or "error" in solution:
-                rows.append([spec.id, size.name, starter.get("error", ""), solution.get("error", ""), "", "", "", ""])
+                rows.append(
+                    [
+                        spec.id,
+                        size.name,
+                        starter.get("error", ""),
+                        solution.get("error", ""),
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
                 continue
-            rows.append([
-                spec.id,
-                size.name,
-                f"{starter['seconds'] * 1000:.1f} / {solution['seconds'] * 1000:.1f}",
-                f"{starter['seconds'] / max(solution['seconds'], 1e-9):.1f}x",
-                f"{starter['queries']} / {solution['queries']}",
-                f"{starter['rows']} / {solution['rows']}",
-                f"{starter['peak_mib']:.1f} / {solution['peak_mib']:.1f}",
-                f"{starter['peak_mib'] / max(solution['peak_mib'], 1e-9):.1f}x",
-            ])
+            rows.append(
+                [
+                    spec.id,
+                    size.name,
+                    f"{starter['seconds'] * 1000:.1f} / {solution['seconds'] * 1000:.1f}",
+                    f"{starter['seconds'] / max(solution['seconds'], 1e-9):.1f}x",
+                    f"{starter['queries']} / {solution['queries']}",
+                    f"{starter['rows']} / {solution['rows']}",
+                    f"{starter['peak_mib']:.1f} / {solution['peak_mib']:.1f}",
+                    f"{starter['peak_mib'] / max(solution['peak_mib'], 1e-9):.1f}x",
+                ]
+            )
         backend.close()
-    print(table(
-        ["exercise", "size", "ms starter / solution", "speed-up", "queries", "rows fetched", "peak MiB", "memory ratio"],
-        rows,
-    ))
-    print("\ntargets: N+1 fix ≥ 5x, index lookup ≥ 10x, export peak memory ≤ 1/10, bulk insert ≥ 10x\n")
+    print(
+        table(
+            [
+                "exercise",
+                "size",
+                "ms starter / solution",
+                "speed-up",
+                "queries",
+                "rows fetched",
+                "peak MiB",
+                "memory ratio",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\ntargets: N+1 fix ≥ 5x, index lookup ≥ 10x, export peak memory ≤ 1/10, "
+        "bulk insert ≥ 10x\n"
+    )
 
 
 def machine() -> str:
@@ -302,12 +355,23 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes: the whole run in under a minute")
-    parser.add_argument("--section", action="append", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--teaching", nargs="*", metavar="ID", help="teaching evidence for these exercises only")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
-        "--db", action="append", default=[], metavar="URL",
+        "--quick", action="store_true", help="small sizes: the whole run in under a minute"
+    )
+    parser.add_argument(
+        "--section", action="append", choices=SECTIONS, help="run only these sections"
+    )
+    parser.add_argument(
+        "--teaching", nargs="*", metavar="ID", help="teaching evidence for these exercises only"
+    )
+    parser.add_argument(
+        "--db",
+        action="append",
+        default=[],
+        metavar="URL",
         help="also grade the catalog on this server (PostgreSQL or MariaDB URL)",
     )
     args = parser.parse_args(argv)

@@ -89,11 +89,24 @@ _ORDER = {
     name: number
     for number, name in enumerate(
         [
-            "filter_limit", "eager_loading", "column_projection", "pagination",
-            "keyset_pagination", "index_lookup", "count_exists", "aggregate_report",
-            "bulk_export", "bulk_insert", "bulk_update", "join_types",
-            "transaction_atomic", "read_replica_routing", "migration_add_column",
-            "migration_add_index", "migration_rename_column", "migration_change_type",
+            "filter_limit",
+            "eager_loading",
+            "column_projection",
+            "pagination",
+            "keyset_pagination",
+            "index_lookup",
+            "count_exists",
+            "aggregate_report",
+            "bulk_export",
+            "bulk_insert",
+            "bulk_update",
+            "join_types",
+            "transaction_atomic",
+            "read_replica_routing",
+            "migration_add_column",
+            "migration_add_index",
+            "migration_rename_column",
+            "migration_change_type",
             "migration_backfill_not_null",
         ]
     )
@@ -127,7 +140,9 @@ def discover(explicit: str | os.PathLike[str] | None = None, start: Path | None 
     if env:
         root = Path(env).resolve()
         if not _has_exercises(root):
-            raise CatalogError(f"{CATALOG_ENV}={env}: not a catalog (no exercises/<id>/{SPEC_FILE})")
+            raise CatalogError(
+                f"{CATALOG_ENV}={env}: not a catalog (no exercises/<id>/{SPEC_FILE})"
+            )
         return Catalog(root)
     if start is not None:
         for candidate in (start.resolve(), *start.resolve().parents):

@@ -97,8 +97,19 @@ class ExerciseSpec:
 
 
 _KNOWN_TOP = {
-    "id", "title", "kind", "editable", "entry", "call", "dataset", "scaled_dataset",
-    "params", "ordered", "timeout", "memory_mb", "checks",
+    "id",
+    "title",
+    "kind",
+    "editable",
+    "entry",
+    "call",
+    "dataset",
+    "scaled_dataset",
+    "params",
+    "ordered",
+    "timeout",
+    "memory_mb",
+    "checks",
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from grader import dataset
 from grader.capture import INTERNAL_OPTION, capture
-from grader.domain import Base, Task, User
+from grader.domain import Task, User
 
 
 @pytest.fixture()
@@ -75,8 +75,14 @@ def test_core_executemany_counts_once(engine: Engine) -> None:
         conn.execute(
             insert(Task.__table__),
             [
-                {"project_id": 1, "title": f"t{i}", "status": "todo", "priority": 1,
-                 "estimate_hours": 1, "created_at": dt.datetime(2024, 1, 1)}
+                {
+                    "project_id": 1,
+                    "title": f"t{i}",
+                    "status": "todo",
+                    "priority": 1,
+                    "estimate_hours": 1,
+                    "created_at": dt.datetime(2024, 1, 1),
+                }
                 for i in range(300)
             ],
         )

@@ -54,10 +54,7 @@ def youngest_python(session: Session) -> list[tuple[int, str]]:
 
 def youngest_sql(session: Session) -> list[tuple[int, str]]:
     stmt = (
-        select(User.id, User.name)
-        .where(User.country == "DE")
-        .order_by(User.age, User.id)
-        .limit(5)
+        select(User.id, User.name).where(User.country == "DE").order_by(User.age, User.id).limit(5)
     )
     return [tuple(r) for r in session.execute(stmt)]
 
@@ -194,15 +191,21 @@ def test_no_n_plus_one_accepts_joinedload(engine: Engine, bigger: Engine) -> Non
 # -- clause -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("clause", "label"), [("where", "WHERE"), ("limit", "LIMIT"), ("order_by", "ORDER BY")])
-def test_clause_passes_when_the_database_does_the_work(engine: Engine, clause: str, label: str) -> None:
+@pytest.mark.parametrize(
+    ("clause", "label"), [("where", "WHERE"), ("limit", "LIMIT"), ("order_by", "ORDER BY")]
+)
+def test_clause_passes_when_the_database_does_the_work(
+    engine: Engine, clause: str, label: str
+) -> None:
     main = record(engine, youngest_sql)
     verdict = check("clause", clause=clause, table="users").judge(evaluation(main, main))
     assert verdict.passed
     assert verdict.message == CLAUSE_OK.format(clause=label, table="users")
 
 
-@pytest.mark.parametrize(("clause", "label"), [("where", "WHERE"), ("limit", "LIMIT"), ("order_by", "ORDER BY")])
+@pytest.mark.parametrize(
+    ("clause", "label"), [("where", "WHERE"), ("limit", "LIMIT"), ("order_by", "ORDER BY")]
+)
 def test_clause_fails_when_python_does_the_work(engine: Engine, clause: str, label: str) -> None:
     main = record(engine, youngest_python)
     verdict = check("clause", clause=clause, table="users").judge(evaluation(main, main))
@@ -213,13 +216,21 @@ def test_clause_fails_when_python_does_the_work(engine: Engine, clause: str, lab
 
 def test_clause_limit_alone_is_not_an_offset_on_sqlite(engine: Engine) -> None:
     main = record(engine, youngest_sql)  # rendered LIMIT ? OFFSET ? with offset 0
-    assert check("clause", clause="offset", table="users", present=False).judge(evaluation(main, main)).passed
+    assert (
+        check("clause", clause="offset", table="users", present=False)
+        .judge(evaluation(main, main))
+        .passed
+    )
     assert not check("clause", clause="offset", table="users").judge(evaluation(main, main)).passed
 
 
 def test_clause_forbidden_offset_fails_when_used(engine: Engine) -> None:
-    main = record(engine, lambda s: s.scalars(select(User.id).order_by(User.id).limit(5).offset(10)).all())
-    verdict = check("clause", clause="offset", table="users", present=False).judge(evaluation(main, main))
+    main = record(
+        engine, lambda s: s.scalars(select(User.id).order_by(User.id).limit(5).offset(10)).all()
+    )
+    verdict = check("clause", clause="offset", table="users", present=False).judge(
+        evaluation(main, main)
+    )
     assert not verdict.passed
     assert verdict.message == CLAUSE_FORBIDDEN.format(count=1, table="users", clause="OFFSET")
 
@@ -260,14 +271,18 @@ def test_clause_rejects_an_unknown_clause() -> None:
 
 def test_column_projection_passes_for_the_needed_columns(engine: Engine) -> None:
     main = record(engine, youngest_sql)
-    verdict = check("column_projection", table="users", columns=["id", "name"]).judge(evaluation(main, main))
+    verdict = check("column_projection", table="users", columns=["id", "name"]).judge(
+        evaluation(main, main)
+    )
     assert verdict.passed
     assert verdict.message == PROJECTION_OK.format(table="users", columns="id, name")
 
 
 def test_column_projection_fails_for_whole_entities(engine: Engine) -> None:
     main = record(engine, youngest_python)
-    verdict = check("column_projection", table="users", columns=["id", "name"]).judge(evaluation(main, main))
+    verdict = check("column_projection", table="users", columns=["id", "name"]).judge(
+        evaluation(main, main)
+    )
     assert not verdict.passed
     assert verdict.message == PROJECTION_EXTRA.format(
         count=1, table="users", extra="age, bio, country, created_at, email, is_active"
@@ -281,7 +296,9 @@ def test_column_projection_counts_raw_driver_sql(engine: Engine) -> None:
         return len(cursor.fetchall())
 
     main = record(engine, raw)
-    verdict = check("column_projection", table="users", columns=["id"]).judge(evaluation(main, main))
+    verdict = check("column_projection", table="users", columns=["id"]).judge(
+        evaluation(main, main)
+    )
     assert not verdict.passed
     assert "(raw driver cursor)" in verdict.evidence[0].label
 

@@ -31,8 +31,15 @@ def test_list_ids_only(catalog: Catalog) -> None:
 def test_grade_solutions_full_marks_with_json(catalog: Catalog, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     result = invoke(
-        "grade", "filter_limit", "column_projection",
-        "--submission", str(catalog.solutions_dir), "--json", str(out), "--seed", "4",
+        "grade",
+        "filter_limit",
+        "column_projection",
+        "--submission",
+        str(catalog.solutions_dir),
+        "--json",
+        str(out),
+        "--seed",
+        "4",
     )
     assert result.exit_code == EXIT_OK, result.output
     assert "Total: 20/20 points" in result.output
@@ -42,7 +49,9 @@ def test_grade_solutions_full_marks_with_json(catalog: Catalog, tmp_path: Path) 
 
 
 def test_grade_starters_below_full_exits_1(catalog: Catalog) -> None:
-    result = invoke("grade", "filter_limit", "--submission", str(catalog.exercises_dir), "--seed", "4")
+    result = invoke(
+        "grade", "filter_limit", "--submission", str(catalog.exercises_dir), "--seed", "4"
+    )
     assert result.exit_code == EXIT_NOT_MET
     assert "FAIL  where_in_sql" in result.output
     assert "hint:" in result.output
@@ -56,7 +65,8 @@ def test_unknown_exercise_is_a_usage_error(catalog: Catalog) -> None:
 
 def test_bad_db_url_is_a_usage_error(catalog: Catalog) -> None:
     result = CliRunner().invoke(
-        main, ["grade", "filter_limit", "--submission", str(catalog.solutions_dir), "--db", "oracle://x"]
+        main,
+        ["grade", "filter_limit", "--submission", str(catalog.solutions_dir), "--db", "oracle://x"],
     )
     assert result.exit_code == EXIT_USAGE
     assert "unsupported database" in result.output

@@ -50,7 +50,13 @@ def test_results_json_round_trips(solutions) -> None:
     first = document["exercises"][0]
     assert set(first) >= {"id", "title", "score", "max_score", "error", "checks"}
     assert set(first["checks"][0]) == {
-        "name", "passed", "points", "max_points", "message", "hint", "evidence",
+        "name",
+        "passed",
+        "points",
+        "max_points",
+        "message",
+        "hint",
+        "evidence",
     }
     assert from_json(text).to_dict() == solutions.to_dict()
 
@@ -68,7 +74,10 @@ def test_hard_coded_answer_fails_on_another_seed(catalog: Catalog) -> None:
 
 def test_raw_driver_cursor_is_counted(catalog: Catalog) -> None:
     result = grade(
-        case_dir("test_raw_driver_cursor_is_counted"), catalog, ["filter_limit"], GradeOptions(seed=3)
+        case_dir("test_raw_driver_cursor_is_counted"),
+        catalog,
+        ["filter_limit"],
+        GradeOptions(seed=3),
     ).exercises[0]
     assert result.check("correct_result").passed
     queries = result.check("max_queries")
@@ -81,7 +90,10 @@ def test_raw_driver_cursor_is_counted(catalog: Catalog) -> None:
 
 def test_wrong_answer_scores_nothing(catalog: Catalog) -> None:
     result = grade(
-        case_dir("test_wrong_answer_scores_nothing"), catalog, ["filter_limit"], GradeOptions(seed=3)
+        case_dir("test_wrong_answer_scores_nothing"),
+        catalog,
+        ["filter_limit"],
+        GradeOptions(seed=3),
     ).exercises[0]
     assert result.outcome is Outcome.GRADED
     assert not result.check("correct_result").passed

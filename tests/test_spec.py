@@ -51,7 +51,10 @@ def test_a_good_spec_loads_with_defaults(tmp_path: Path) -> None:
         (GOOD.replace('editable = ["task.py"]', "editable = []"), "'editable' must list"),
         (GOOD.replace('editable = ["task.py"]', 'editable = ["../x.py"]'), "'editable' must list"),
         (GOOD.replace("points = 3", "points = 1.5"), "needs integer 'points'"),
-        (GOOD.replace('kind = "max_queries"', 'kind = "max_querys"'), "unknown check kind 'max_querys'"),
+        (
+            GOOD.replace('kind = "max_queries"', 'kind = "max_querys"'),
+            "unknown check kind 'max_querys'",
+        ),
         (GOOD.replace("max = 1", "maximum = 1"), "needs option 'max'"),
         (GOOD.replace('title = "Demo"', 'title = "Demo"\nkind = "essay"'), "kind 'essay'"),
         (GOOD.replace('title = "Demo"', 'title = "Demo"\ntimeout = -1'), "'timeout' must be"),
@@ -59,7 +62,9 @@ def test_a_good_spec_loads_with_defaults(tmp_path: Path) -> None:
         ('title = "x"\neditable = ["task.py"]\nchecks = []', "missing required key 'id'"),
     ],
 )
-def test_bad_specs_are_refused_with_a_clear_message(tmp_path: Path, text: str, fragment: str) -> None:
+def test_bad_specs_are_refused_with_a_clear_message(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
     with pytest.raises(SpecError, match=fragment.replace("(", r"\(")):
         load_spec(write_spec(tmp_path, text))
 
