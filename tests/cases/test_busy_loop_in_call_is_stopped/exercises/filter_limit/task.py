@@ -1,0 +1,4 @@
+def run(session, country, limit):
+    n = 0
+    while True:
+        n += 1

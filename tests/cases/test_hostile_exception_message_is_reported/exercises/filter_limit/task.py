@@ -1,0 +1,7 @@
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def run(session, country, limit):
+    raise Unprintable()

@@ -1,0 +1,2 @@
+def solve(session, country, limit):
+    return []

@@ -1,0 +1,2 @@
+def run(session, country, limit):
+    raise ValueError("the results file must still be written")

@@ -1,0 +1,5 @@
+import threading
+
+
+def run(session, country, limit):
+    threading.Event().wait()

@@ -1,0 +1,2 @@
+def run(session, country, limit)
+    return []
