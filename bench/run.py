@@ -36,10 +36,10 @@ from sqlalchemy.orm import Session  # noqa: E402
 from grader import dataset  # noqa: E402
 from grader.capture import capture  # noqa: E402
 from grader.catalog import Catalog  # noqa: E402
-from grader.child import execute  # noqa: E402
 from grader.database import SQLiteBackend  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
 from grader.run import Job, RunRecord  # noqa: E402
+from grader.sandbox import run_job  # noqa: E402
 from grader.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
 from grader.spec import ExerciseSpec  # noqa: E402
 
@@ -249,14 +249,18 @@ def measure(
     params: dict[str, Any],
     repeat: int,
 ) -> dict[str, Any]:
-    """Time (median), queries, rows fetched and peak memory of one version of an exercise."""
+    """Time (median), queries, rows fetched and peak memory of one version of an exercise.
+
+    Each run is a child process, as in grading: what one version declares (an
+    index on a shared model) never leaks into the next.
+    """
     times: list[float] = []
     last: RunRecord | None = None
     with tempfile.TemporaryDirectory() as workdir:
         for _ in range(repeat):
             url = backend.copy(template)
             try:
-                last = execute(bench_job(spec, module, url, params, workdir, memory=False))
+                last = run_job(bench_job(spec, module, url, params, workdir, memory=False), 600, 4096)
             finally:
                 backend.drop(url)
             if last.failure is not None:
@@ -264,7 +268,7 @@ def measure(
             times.append(last.duration)
         url = backend.copy(template)
         try:
-            mem = execute(bench_job(spec, module, url, params, workdir, memory=True))
+            mem = run_job(bench_job(spec, module, url, params, workdir, memory=True), 600, 4096)
         finally:
             backend.drop(url)
     assert last is not None
