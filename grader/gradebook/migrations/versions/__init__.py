@@ -1,0 +1,1 @@
+"""The gradebook's revisions, oldest first."""

@@ -1,0 +1,5 @@
+"""filter_limit, broken: the bracket is never closed."""
+
+
+def run(session, country, limit):
+    return [(
