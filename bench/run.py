@@ -36,11 +36,12 @@ from sqlalchemy.orm import Session  # noqa: E402
 from grader import dataset  # noqa: E402
 from grader.capture import capture  # noqa: E402
 from grader.catalog import Catalog  # noqa: E402
+from grader.child import CALL_DATABASES  # noqa: E402
 from grader.database import SQLiteBackend  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
 from grader.run import Job, RunRecord  # noqa: E402
-from grader.sandbox import run_job  # noqa: E402
 from grader.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
+from grader.sandbox import run_job  # noqa: E402
 from grader.spec import ExerciseSpec  # noqa: E402
 
 SECTIONS = ("grading", "capture", "dataset", "teaching")
@@ -232,7 +233,9 @@ def bench_job(
         module_path=str(module),
         entry=spec.entry,
         call=spec.call,
-        databases={"main": url},
+        # A call style that hands over a second database (the replica) gets the same
+        # file again: the bench times the calls, it does not judge the routing.
+        databases={"main": url, **{name: url for name in CALL_DATABASES.get(spec.call, ())}},
         params=params,
         hooks_path=str(spec.hooks_path) if spec.hooks_path else None,
         measure_memory=memory,
@@ -260,7 +263,9 @@ def measure(
         for _ in range(repeat):
             url = backend.copy(template)
             try:
-                last = run_job(bench_job(spec, module, url, params, workdir, memory=False), 600, 4096)
+                last = run_job(
+                    bench_job(spec, module, url, params, workdir, memory=False), 600, 4096
+                )
             finally:
                 backend.drop(url)
             if last.failure is not None:

@@ -6,6 +6,8 @@ executemany or an insertmanyvalues batch run counts once, with its row count
 kept), to the ORM's ``do_orm_execute`` event (to mark lazy loads with the
 relationship that triggered them) and, on SQLite, to the DBAPI connection's
 trace callback, so that SQL sent through a raw driver cursor is recorded too.
+Given several engines by label (``{"main": primary, "replica": replica}``), it
+records them all into one log, each statement tagged with its engine's label.
 
 Listeners are removed in ``finally`` whatever the recorded code did.
 """
@@ -13,7 +15,7 @@ Listeners are removed in ``finally`` whatever the recorded code did.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 INTERNAL_OPTION = "ormgrade_internal"
 _LAZY_OPTION = "ormgrade_lazy_load"
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
+#: The label of the engine a single-engine capture records.
+MAIN = "main"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class CapturedStatement:
         source: ``"engine"`` when seen by SQLAlchemy, ``"driver"`` when only the
             SQLite trace saw it (raw cursor use).
         lazy_load: The relationship (``"User.tasks"``) whose lazy load emitted it.
+        engine: The label of the engine it went to (``"main"``, or ``"replica"``
+            when a run is handed several databases).
     """
 
     index: int
@@ -56,6 +62,7 @@ class CapturedStatement:
     duration: float = 0.0
     source: str = "engine"
     lazy_load: str | None = None
+    engine: str = MAIN
 
     @property
     def verb(self) -> str:
@@ -98,6 +105,10 @@ class QueryLog:
     def lazy_loads(self) -> tuple[CapturedStatement, ...]:
         """Statements the ORM emitted as lazy loads."""
         return tuple(s for s in self.statements if s.lazy_load)
+
+    def on_engine(self, label: str) -> tuple[CapturedStatement, ...]:
+        """The statements that went to the engine labelled ``label``."""
+        return tuple(s for s in self.statements if s.engine == label)
 
 
 class _CountingCursor:
@@ -146,6 +157,7 @@ class _Recording:
     fetch_counted: bool = False
     context: Any = None
     driver_sql: list[str] = field(default_factory=list)
+    engine: str = MAIN
 
 
 def plain(value: Any) -> Any:
@@ -172,23 +184,77 @@ _INTERNAL = _Recording(
 )
 
 
+class _Tap:
+    """The listeners of one capture on one engine, tagging what they see with its label."""
+
+    def __init__(self, recorder: _Recorder, label: str, engine: Engine) -> None:
+        self.recorder = recorder
+        self.label = label
+        self.engine = engine
+        self.trace = engine.dialect.name == "sqlite"
+
+    def before(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        self.recorder.before(self.label, statement, params, context, many)
+
+    def after(
+        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        self.recorder.after(cursor, context)
+
+    def traced(self, sql: str) -> None:
+        self.recorder.traced(self.label, sql)
+
+    def connect(self, dbapi_connection: Any, connection_record: Any) -> None:
+        self.install_trace(dbapi_connection)
+
+    def install_trace(self, dbapi_connection: Any) -> None:
+        setter = getattr(dbapi_connection, "set_trace_callback", None)
+        if setter is not None:
+            setter(self.traced)
+
+    def listen(self) -> None:
+        if self.trace:
+            self.engine.dispose()
+            event.listen(self.engine, "connect", self.connect)
+        event.listen(self.engine, "before_cursor_execute", self.before)
+        event.listen(self.engine, "after_cursor_execute", self.after)
+
+    def intact(self) -> bool:
+        dispatch = self.engine.dispatch
+        return (
+            bool(dispatch.before_cursor_execute)
+            and bool(dispatch.after_cursor_execute)
+            and event.contains(self.engine, "before_cursor_execute", self.before)
+            and event.contains(self.engine, "after_cursor_execute", self.after)
+        )
+
+    def remove(self) -> None:
+        for name, fn in (
+            ("before_cursor_execute", self.before),
+            ("after_cursor_execute", self.after),
+            ("connect", self.connect),
+        ):
+            if event.contains(self.engine, name, fn):
+                event.remove(self.engine, name, fn)
+
+
 class _Recorder:
     """Holds the listeners of one capture and builds the QueryLog."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engines: Mapping[str, Engine]) -> None:
+        self.taps = [_Tap(self, label, engine) for label, engine in engines.items()]
         self.records: list[_Recording] = []
         self.by_context: dict[int, _Recording] = {}
         self.current: _Recording | None = None
         self.control: list[str] = []
         self.driver_only: list[str] = []
         self.active = True
-        self.trace = engine.dialect.name == "sqlite"
+        self.trace = bool(self.taps) and all(tap.trace for tap in self.taps)
 
     # -- engine events -------------------------------------------------
-    def before(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
+    def before(self, label: str, statement: str, params: Any, context: Any, many: bool) -> None:
         if not self.active:
             return
         options = context.execution_options if context is not None else {}
@@ -211,6 +277,7 @@ class _Recorder:
                 lazy_load=options.get(_LAZY_OPTION),
                 started=time.perf_counter(),
                 context=context,
+                engine=label,
             )
             self.records.append(record)
             if context is not None:
@@ -219,9 +286,7 @@ class _Recorder:
         record.started = time.perf_counter()
         self.current = record
 
-    def after(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
+    def after(self, cursor: Any, context: Any) -> None:
         record = self.current
         self.current = None
         if record is None or record is _INTERNAL or not self.active:
@@ -247,7 +312,7 @@ class _Recorder:
         state.update_execution_options(**{_LAZY_OPTION: name})
 
     # -- SQLite trace --------------------------------------------------
-    def traced(self, sql: str) -> None:
+    def traced(self, label: str, sql: str) -> None:
         if not self.active:
             return
         head = sql.lstrip().split(None, 1)
@@ -271,25 +336,12 @@ class _Recorder:
                 started=0.0,
                 batches=1,
                 driver_sql=["driver"],
+                engine=label,
             )
         )
 
-    def connect(self, dbapi_connection: Any, connection_record: Any) -> None:
-        self.install_trace(dbapi_connection)
-
-    def install_trace(self, dbapi_connection: Any) -> None:
-        setter = getattr(dbapi_connection, "set_trace_callback", None)
-        if setter is not None:
-            setter(self.traced)
-
     def listeners_intact(self) -> bool:
-        dispatch = self.engine.dispatch
-        return (
-            bool(dispatch.before_cursor_execute)
-            and bool(dispatch.after_cursor_execute)
-            and event.contains(self.engine, "before_cursor_execute", self.before)
-            and event.contains(self.engine, "after_cursor_execute", self.after)
-        )
+        return all(tap.intact() for tap in self.taps)
 
     def build(self, intact: bool) -> QueryLog:
         statements = []
@@ -303,10 +355,13 @@ class _Recorder:
                     executemany=record.executemany,
                     rows_in=record.rows_in,
                     batches=record.batches,
-                    rows_fetched=None if driver or not record.fetch_counted else record.rows_fetched,
+                    rows_fetched=None
+                    if driver or not record.fetch_counted
+                    else record.rows_fetched,
                     duration=record.duration,
                     source="driver" if driver else "engine",
                     lazy_load=record.lazy_load,
+                    engine=record.engine,
                 )
             )
         return QueryLog(
@@ -334,10 +389,22 @@ class LiveLog:
         """The statements recorded so far (or all of them once finished)."""
         return (self.result or self.snapshot()).statements
 
+    def record_driver_sql(self, sql: str) -> None:
+        """Record ``sql`` as the DBAPI trace of a connection no engine made reports it.
+
+        The child's connection guard (`grader.guard`) sends here what runs on
+        connections the recorded code opened itself, so that it counts.
+        """
+        self._recorder.traced(MAIN, sql)
+
 
 @contextmanager
-def capture(engine: Engine) -> Iterator[LiveLog]:
-    """Record what code run inside the block sends through ``engine``.
+def capture(engines: Engine | Mapping[str, Engine]) -> Iterator[LiveLog]:
+    """Record what code run inside the block sends through ``engines``.
+
+    Args:
+        engines: One engine (its statements are labelled ``"main"``) or several
+            by label; every statement is tagged with the label of its engine.
 
     On SQLite the pool is disposed first so that every connection the block
     opens carries the trace callback.
@@ -345,12 +412,10 @@ def capture(engine: Engine) -> Iterator[LiveLog]:
     Yields:
         A `LiveLog` whose ``result`` holds the finished `QueryLog` after the block.
     """
-    recorder = _Recorder(engine)
-    if recorder.trace:
-        engine.dispose()
-        event.listen(engine, "connect", recorder.connect)
-    event.listen(engine, "before_cursor_execute", recorder.before)
-    event.listen(engine, "after_cursor_execute", recorder.after)
+    labelled = {MAIN: engines} if isinstance(engines, Engine) else dict(engines)
+    recorder = _Recorder(labelled)
+    for tap in recorder.taps:
+        tap.listen()
     event.listen(Session, "do_orm_execute", recorder.orm_execute)
     live = LiveLog(recorder)
     try:
@@ -358,12 +423,8 @@ def capture(engine: Engine) -> Iterator[LiveLog]:
     finally:
         intact = recorder.listeners_intact()
         recorder.active = False
-        for target, name, fn in (
-            (engine, "before_cursor_execute", recorder.before),
-            (engine, "after_cursor_execute", recorder.after),
-            (engine, "connect", recorder.connect),
-            (Session, "do_orm_execute", recorder.orm_execute),
-        ):
-            if event.contains(target, name, fn):
-                event.remove(target, name, fn)
+        for tap in recorder.taps:
+            tap.remove()
+        if event.contains(Session, "do_orm_execute", recorder.orm_execute):
+            event.remove(Session, "do_orm_execute", recorder.orm_execute)
         live.result = recorder.build(intact)

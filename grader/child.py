@@ -1,15 +1,25 @@
 """The code that runs inside the child process: import, call, record.
 
 Nothing here runs in the grading parent. `execute` never raises: whatever the
-exercise code does becomes a `Failure` in the returned `RunRecord`.
+exercise code does becomes a `Failure` in the returned `RunRecord`. Before
+anything of the exercise is imported, `execute` installs the connection guard
+and seals the grader's objects (`grader.guard`); a run whose recording was
+tampered with comes back as a ``tampering`` failure, never with a better score.
+
+Who is to blame decides the failure kind: what goes wrong before the
+submission is imported is the grader's (or the catalog's) fault; what goes
+wrong once it has run is the submission's, including an exercise hook that
+cannot read the database after the call (the same hook worked for the starter).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import importlib.util
 import inspect
+import os
 import sys
 import time
 import traceback
@@ -20,15 +30,47 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from grader.capture import INTERNAL_OPTION, QueryLog, capture
+from grader.fault import inject_write_fault
+from grader.guard import CHANGED, Guard, Seal, tampering
 from grader.run import Failure, FailureKind, Job, RunRecord
 
 #: Most items a returned iterable may yield before it is called endless.
 MAX_ITEMS = 2_000_000
+#: Lines of a traceback kept in a failure.
+TRACEBACK_LINES = 14
+#: Characters of an exception's message kept in a failure.
+MESSAGE_CHARS = 500
+
+# -- messages ({exception} is "TypeName: message") ------------------------------
+NOT_COMPILED = "{file} does not compile ({where}): {message}"
+EXIT_AT_IMPORT = "{file} tried to end the process while being imported ({exception})"
+IMPORT_FAILED = "importing {file} raised {exception}"
+NO_ENTRY = "{file} defines no function {entry}()"
+BAD_SIGNATURE = "{entry}() cannot be called as the exercise calls it ({call}): {reason}"
+RAISED = "{entry}() raised {exception}"
+EXIT_IN_CALL = (
+    "{entry}() tried to end the process ({exception}); an exercise must return its result"
+)
+OUT_OF_MEMORY = "ran out of memory (the run's memory limit)"
+HOOK_AFTER_CALL = (
+    "the exercise's {hook} hook could not read the database after {entry}() ran "
+    "({exception}): did it drop or change tables?"
+)
+HOOK_FAILED = "the exercise's {hook} hook failed: {exception}"
+NOT_PREPARED = "cannot prepare the run: {exception}"
+GRADER_FAILED = "the grader's code failed in the child: {exception}"
+TOO_DEEP = "the returned value is nested more than {depth} levels deep"
+ORM_OBJECT = (
+    "returned an ORM object ({type}); return plain values "
+    "(numbers, strings, tuples, lists, dicts) as the starter does"
+)
+TOO_MANY_ITEMS = "the returned iterable yields more than {limit} items"
+NOT_COMPARABLE = "returned a {type}, which cannot be compared"
 
 
 class BadReturn(Exception):
@@ -43,36 +85,65 @@ def normalize(value: Any, _depth: int = 0) -> Any:
     return plain values, as their starters do.
     """
     if _depth > 20:
-        raise BadReturn("the returned value is nested more than 20 levels deep")
-    if value is None or isinstance(value, bool | int | str):
+        raise BadReturn(TOO_DEEP.format(depth=20))
+    if value is None or isinstance(value, bool):
         return value
+    # Subclasses (enums, str/int/float subclasses) become the exact builtin type.
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, int):
+        return value if type(value) is int else int.__int__(value)
     if isinstance(value, float):
-        return round(value, 6)
+        return _number(float.__float__(value))
     if isinstance(value, decimal.Decimal):
-        return round(float(value), 6) if value != value.to_integral_value() else int(value)
+        return _number(float(value)) if value != value.to_integral_value() else int(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return bytes.decode(value, "utf-8", "replace")
     if isinstance(value, uuid.UUID):
         return str(value)
     if hasattr(value, "_sa_instance_state"):
-        raise BadReturn(
-            f"returned an ORM object ({type(value).__name__}); return plain values "
-            "(numbers, strings, tuples, lists, dicts) as the starter does"
-        )
+        raise BadReturn(ORM_OBJECT.format(type=type(value).__name__))
     if isinstance(value, Mapping):
-        return {str(k): normalize(v, _depth + 1) for k, v in value.items()}
+        return {_text(str(k)): normalize(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, set | frozenset):
         return sorted((normalize(v, _depth + 1) for v in value), key=repr)
     if isinstance(value, Iterable):
         items = []
         for number, item in enumerate(value):
             if number >= MAX_ITEMS:
-                raise BadReturn(f"the returned iterable yields more than {MAX_ITEMS} items")
+                raise BadReturn(TOO_MANY_ITEMS.format(limit=MAX_ITEMS))
             items.append(normalize(item, _depth + 1))
         return items
-    raise BadReturn(f"returned a {type(value).__name__}, which cannot be compared")
+    raise BadReturn(NOT_COMPARABLE.format(type=type(value).__name__))
+
+
+def _number(value: float) -> int | float:
+    """``value`` rounded to six places, and a whole number as an int.
+
+    PostgreSQL and MySQL answer AVG and SUM with exact decimals, SQLite and
+    Python with floats: ``Decimal('2.0000')`` and ``2.0`` must come out the
+    same, down to their repr (unordered results are sorted by it).
+    """
+    rounded = round(value, 6)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def _text(value: str) -> str:
+    return value if type(value) is str else str.__str__(value)
+
+
+def describe(exc: BaseException) -> str:
+    """``TypeName: message`` of ``exc``, capped; never raises, whatever ``exc`` is."""
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except BaseException:  # a hostile __str__
+        message = "<the message could not be read>"
+    if len(message) > MESSAGE_CHARS:
+        message = message[: MESSAGE_CHARS - 1] + "…"
+    return f"{name}: {message}" if message else name
 
 
 def shorten(text: str, roots: Iterable[str]) -> str:
@@ -83,17 +154,69 @@ def shorten(text: str, roots: Iterable[str]) -> str:
     return text
 
 
-def _traceback_tail(exc: BaseException, job: Job, lines: int = 12) -> str:
-    frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    text = "".join(frames)
-    # Keep the frames of the exercise code; drop the grader's own.
-    kept = [
-        line
-        for line in text.splitlines()
-        if "site-packages/sqlalchemy" not in line or line.startswith(" ")
-    ]
-    roots = [str(Path(job.module_path).parent), str(Path(__file__).parent.parent)]
-    return shorten("\n".join(kept[-lines:]), roots)
+def _path_roots(job: Job) -> list[str]:
+    """Folders whose prefix is cut from paths in tracebacks, most specific first."""
+    import sysconfig
+
+    roots = [str(Path(job.module_path).parent)]
+    roots += [sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")]
+    return [*dict.fromkeys(roots), str(Path(__file__).parent.parent)]
+
+
+def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) -> str:
+    """Where ``exc`` came from, in the submission's terms; never raises.
+
+    Every frame of the submission is kept; the grader's own frames are left
+    out; a run of library frames is cut down to a count, except the last frame
+    (where the error was raised). Paths are shortened to the submission
+    (``task.py``) or the library (``sqlalchemy/orm/session.py``). A compile
+    error shows its line and caret instead. The exception itself is in the
+    failure's message, not repeated here.
+    """
+    try:
+        roots = _path_roots(job)
+        if isinstance(exc, SyntaxError):
+            shown = traceback.format_exception_only(type(exc), exc)[:-1]
+            return shorten("".join(shown).rstrip("\n"), roots)
+        grader_dir = str(Path(__file__).parent) + "/"
+        submission_dir = str(Path(job.module_path).parent) + "/"
+        stack = [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if not frame.filename.startswith(grader_dir)
+        ]
+        ours = [i for i, frame in enumerate(stack) if frame.filename.startswith(submission_dir)]
+        first = ours[0] if ours else len(stack) - 1
+        kept: list[traceback.FrameSummary | int] = []
+        skipped = 0
+        for number in range(max(first, 0), len(stack)):
+            if number in ours or number == len(stack) - 1:
+                if skipped:
+                    kept.append(skipped)
+                    skipped = 0
+                kept.append(stack[number])
+            else:
+                skipped += 1
+        text = ["Traceback (most recent call last):\n"] if kept else []
+        for item in kept:
+            if isinstance(item, int):
+                text.append(f"  [… {item} library frame(s) …]\n")
+            else:
+                text.extend(traceback.StackSummary.from_list([item]).format())
+        tail = "".join(text).rstrip("\n").splitlines()
+        if len(tail) > lines:
+            tail = [tail[0], "  [… earlier frames left out …]", *tail[len(tail) - lines + 2 :]]
+        return shorten("\n".join(tail), roots)
+    except BaseException:  # a traceback that cannot be read is left out
+        return ""
+
+
+def _grader_traceback(exc: BaseException, chars: int = 4000) -> str:
+    """The end of ``exc``'s whole traceback, for a grader error (our frames matter)."""
+    try:
+        return "".join(traceback.format_exception(exc))[-chars:].rstrip("\n")
+    except BaseException:  # a traceback that cannot be read is left out
+        return ""
 
 
 def load_module(path: str, name: str) -> ModuleType:
@@ -125,15 +248,40 @@ def _call_with_engine(
     return normalize(fn(engines["main"], **params))
 
 
+def _call_with_primary_replica(
+    fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
+) -> Any:
+    return normalize(fn(engines["main"], engines["replica"], **params))
+
+
 #: How an exercise's entry function is called, by the spec's ``call`` key.
 CALL_STYLES: dict[str, CallStyle] = {
     "session": _call_with_session,
     "engine": _call_with_engine,
+    "primary_replica": _call_with_primary_replica,
 }
+#: The positional arguments each call style passes before the params.
+CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "session": ("session",),
+    "engine": ("engine",),
+    "primary_replica": ("primary", "replica"),
+}
+#: The databases a call style needs besides ``main`` (copies of the same template).
+CALL_DATABASES: dict[str, tuple[str, ...]] = {"primary_replica": ("replica",)}
 
 
 def _engines(job: Job) -> dict[str, Engine]:
-    return {name: create_engine(url) for name, url in job.databases.items()}
+    engines = {name: create_engine(url) for name, url in job.databases.items()}
+    for engine in engines.values():
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _skip_sync)
+    return engines
+
+
+def _skip_sync(dbapi_connection: Any, connection_record: Any) -> None:
+    # A run's SQLite file is a throwaway copy: without an fsync per COMMIT, code that
+    # commits row by row costs what its statements cost, not what the disk costs under load.
+    dbapi_connection.execute("PRAGMA synchronous = OFF")
 
 
 def _hooks(job: Job) -> ModuleType | None:
@@ -142,55 +290,134 @@ def _hooks(job: Job) -> ModuleType | None:
     return load_module(job.hooks_path, f"ormgrade_hooks_{job.exercise_id}")
 
 
-def execute(job: Job) -> RunRecord:
-    """Run ``job`` in this process and record what happened."""
+def _take_snapshot(take: Callable[..., Any], engines: Mapping[str, Engine], job: Job) -> Any:
+    with engines["main"].connect().execution_options(**{INTERNAL_OPTION: True}) as conn:
+        return normalize(take(conn, job))
 
-    def failed(kind: str, message: str, exc: BaseException | None = None, log: Any = None) -> RunRecord:
+
+def _prime(engines: Mapping[str, Engine]) -> None:
+    """Connect once to each SQLite engine before the recorded call.
+
+    The dialect's own set-up statements then run now, not inside the call.
+    """
+    for engine in engines.values():
+        if engine.dialect.name == "sqlite":
+            with engine.connect():
+                pass
+
+
+def execute(job: Job) -> RunRecord:
+    """Run ``job`` in this process and record what happened; never raises.
+
+    The connection guard and the seal are set up first; after the call the
+    guard's account, the seal and the grader's own checks are verified (the
+    checks were bound before the submission was imported, and their code is
+    compared with what it was then).
+    """
+    guard = Guard.install()
+    try:
+        seal = Seal()
+        checks: tuple[Any, Any] = (guard.verify, seal.broken)
+        pinned = tuple(check.__func__.__code__ for check in checks)
+        try:
+            record = _execute(job, guard)
+        except MemoryError:
+            failure = Failure(FailureKind.MEMORY, OUT_OF_MEMORY)
+            return RunRecord(role=job.role, purpose=job.purpose, failure=failure)
+        except BaseException as exc:  # the grader's code failed, or was made to
+            broken = seal.broken()
+            kind, message = FailureKind.GRADER, GRADER_FAILED.format(exception=describe(exc))
+            if broken:
+                kind, message = FailureKind.TAMPERING, tampering("; ".join(broken))
+            return RunRecord(
+                role=job.role,
+                purpose=job.purpose,
+                failure=Failure(kind, message, _grader_traceback(exc)),
+            )
+        if record.failure is not None and record.failure.kind != FailureKind.FAULT:
+            return record
+        problems = [*checks[0](record.log), *checks[1]()]
+        if any(c.__func__.__code__ is not p for c, p in zip(checks, pinned, strict=True)):
+            problems.append(CHANGED.format(names="grader.guard"))
+        if problems:
+            return RunRecord(
+                role=job.role,
+                purpose=job.purpose,
+                failure=Failure(FailureKind.TAMPERING, tampering("; ".join(problems))),
+                log=record.log,
+            )
+        return record
+    finally:
+        guard.uninstall()
+
+
+def _execute(job: Job, guard: Guard) -> RunRecord:
+    """The run itself (see `execute`)."""
+
+    def failed(
+        kind: str, message: str, exc: BaseException | None = None, log: Any = None
+    ) -> RunRecord:
+        tail = ""
+        if exc is not None:
+            grader = kind == FailureKind.GRADER
+            tail = _grader_traceback(exc) if grader else _traceback_tail(exc, job)
         return RunRecord(
             role=job.role,
             purpose=job.purpose,
-            failure=Failure(kind, message, _traceback_tail(exc, job) if exc else ""),
+            failure=Failure(kind, message, tail),
             log=log if log is not None else QueryLog(),
         )
 
     try:
         engines = _engines(job)
+        _prime(engines)
         hooks = _hooks(job)
         style = CALL_STYLES[job.call]
     except Exception as exc:  # the grader's or the catalog's fault
-        return failed(FailureKind.GRADER, f"cannot prepare the run: {exc!r}", exc)
+        return failed(FailureKind.GRADER, NOT_PREPARED.format(exception=describe(exc)), exc)
+
+    def hook_failed(hook: str, exc: BaseException, log: Any = None) -> RunRecord:
+        # The starter ran the same hook on the same data: after the submission
+        # was imported, a failing hook is the submission's doing.
+        if job.role == "oracle":
+            message = HOOK_FAILED.format(hook=hook, exception=describe(exc))
+            return failed(FailureKind.GRADER, message, exc, log)
+        message = HOOK_AFTER_CALL.format(hook=hook, entry=job.entry, exception=describe(exc))
+        return failed(FailureKind.EXCEPTION, message, exc, log)
 
     module_name = f"ormgrade_{job.role}_{job.exercise_id}"
+    file = Path(job.module_path).name
     try:
         module = load_module(job.module_path, module_name)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        return failed(FailureKind.SYNTAX, f"{Path(job.module_path).name} does not compile ({where}): {exc.msg}", exc)
+        message = NOT_COMPILED.format(file=file, where=where, message=exc.msg)
+        return failed(FailureKind.SYNTAX, message, exc)
     except (SystemExit, KeyboardInterrupt) as exc:
-        return failed(FailureKind.EXIT, f"{Path(job.module_path).name} called exit while being imported ({exc!r})", exc)
-    except BaseException as exc:  # noqa: BLE001  the submission's code raised
-        return failed(
-            FailureKind.IMPORT,
-            f"importing {Path(job.module_path).name} raised {type(exc).__name__}: {exc}",
-            exc,
-        )
+        message = EXIT_AT_IMPORT.format(file=file, exception=describe(exc))
+        return failed(FailureKind.EXIT, message, exc)
+    except MemoryError as exc:
+        return failed(FailureKind.MEMORY, OUT_OF_MEMORY, exc)
+    except BaseException as exc:  # the submission's code raised
+        message = IMPORT_FAILED.format(file=file, exception=describe(exc))
+        return failed(FailureKind.IMPORT, message, exc)
 
-    fn = getattr(module, job.entry, None)
-    if not callable(fn):
-        return failed(
-            FailureKind.MISSING_ENTRY,
-            f"{Path(job.module_path).name} defines no function {job.entry}()",
-        )
-    if job.call in ("session", "engine"):
+    try:
+        fn = getattr(module, job.entry, None)
+        if not callable(fn):
+            return failed(FailureKind.MISSING_ENTRY, NO_ENTRY.format(file=file, entry=job.entry))
+    except Exception as exc:  # a module with a hostile __getattr__
+        message = IMPORT_FAILED.format(file=file, exception=describe(exc))
+        return failed(FailureKind.IMPORT, message, exc)
+    if job.call in CALL_ARGUMENTS:
+        arguments = CALL_ARGUMENTS[job.call]
         try:
-            inspect.signature(fn).bind(job.call, **job.params)
+            inspect.signature(fn).bind(*arguments, **job.params)
         except TypeError as exc:
-            return failed(
-                FailureKind.MISSING_ENTRY,
-                f"{job.entry}() cannot be called as the exercise calls it "
-                f"({job.entry}({job.call}, {', '.join(job.params)})): {exc}",
-            )
-        except ValueError:  # no signature to read (a builtin); let the call decide
+            call = f"{job.entry}({', '.join((*arguments, *job.params))})"
+            message = BAD_SIGNATURE.format(entry=job.entry, call=call, reason=describe(exc))
+            return failed(FailureKind.MISSING_ENTRY, message)
+        except Exception:  # no signature to read (a builtin, a hostile object): the call decides
             pass
 
     prepare = getattr(hooks, "prepare", None)
@@ -198,58 +425,73 @@ def execute(job: Job) -> RunRecord:
         try:
             prepare(engines, module, job)
         except Exception as exc:
-            return failed(FailureKind.GRADER, f"the exercise's prepare hook failed: {exc!r}", exc)
+            return hook_failed("prepare", exc)
+
+    take = getattr(hooks, "snapshot", None)
+    baseline = None
+    if job.fault_after_rows is not None and take is not None:
+        try:
+            baseline = _take_snapshot(take, engines, job)
+        except Exception as exc:
+            return failed(FailureKind.GRADER, f"the exercise's snapshot hook failed: {exc!r}", exc)
 
     live = None
+    fault = None
+    fault_failure: Failure | None = None
     started = time.perf_counter()
     peak: int | None = None
+    folder = os.getcwd()
     try:
+        # The call runs in the run's private folder: relative paths it writes land there.
+        if job.workdir:
+            os.chdir(job.workdir)
         if job.measure_memory:
             tracemalloc.start()
-        with capture(engines["main"]) as live:
+        with (
+            capture(engines) as live,
+            inject_write_fault(engines["main"], job.fault_after_rows) as fault,
+            guard.recording(live.record_driver_sql, engines.values()),
+        ):
             value = style(fn, engines, job.params, job)
         if job.measure_memory:
             peak = tracemalloc.get_traced_memory()[1]
     except BadReturn as exc:
         return failed(FailureKind.BAD_RETURN, str(exc), log=live.result if live else None)
     except MemoryError as exc:
-        return failed(FailureKind.MEMORY, "ran out of memory (the run's memory limit)", exc, live.result if live else None)
+        return failed(FailureKind.MEMORY, OUT_OF_MEMORY, exc, live.result if live else None)
     except (SystemExit, KeyboardInterrupt) as exc:
-        return failed(
-            FailureKind.EXIT,
-            f"{job.entry}() tried to end the process ({type(exc).__name__}{exc.args!r}); "
-            "an exercise must return its result",
-            exc,
-            live.result if live else None,
-        )
-    except BaseException as exc:  # noqa: BLE001
-        return failed(
-            FailureKind.EXCEPTION,
-            f"{job.entry}() raised {type(exc).__name__}: {exc}",
-            exc,
-            live.result if live else None,
-        )
+        message = EXIT_IN_CALL.format(entry=job.entry, exception=describe(exc))
+        return failed(FailureKind.EXIT, message, exc, live.result if live else None)
+    except BaseException as exc:
+        message = RAISED.format(entry=job.entry, exception=describe(exc))
+        if fault is None or not fault.fired:
+            return failed(FailureKind.EXCEPTION, message, exc, live.result if live else None)
+        # The injected failure surfaced: expected in a fault run; the state after it is judged.
+        value = None
+        fault_failure = Failure(FailureKind.FAULT, message, _traceback_tail(exc, job))
     finally:
         if tracemalloc.is_tracing():
             tracemalloc.stop()
+        with contextlib.suppress(OSError):
+            os.chdir(folder)
     duration = time.perf_counter() - started
     log = live.result if live is not None and live.result is not None else QueryLog()
 
     snapshot = None
     extra: dict[str, Any] = {}
-    take = getattr(hooks, "snapshot", None)
     if take is not None:
         try:
-            with engines["main"].connect().execution_options(**{INTERNAL_OPTION: True}) as conn:
-                snapshot = normalize(take(conn, job))
+            snapshot = _take_snapshot(take, engines, job)
         except Exception as exc:
-            return failed(FailureKind.GRADER, f"the exercise's snapshot hook failed: {exc!r}", exc, log)
+            return hook_failed("snapshot", exc, log)
     report = getattr(hooks, "report", None)
     if report is not None:
         try:
             extra = dict(report(engines, job, log))
         except Exception as exc:
-            return failed(FailureKind.GRADER, f"the exercise's report hook failed: {exc!r}", exc, log)
+            return hook_failed("report", exc, log)
+    if fault is not None and job.fault_after_rows is not None:
+        extra["fault"] = fault.describe()
     for engine in engines.values():
         engine.dispose()
     return RunRecord(
@@ -261,4 +503,6 @@ def execute(job: Job) -> RunRecord:
         duration=duration,
         peak_memory=peak,
         extra=extra,
+        failure=fault_failure,
+        baseline=baseline,
     )

@@ -16,8 +16,11 @@ import click
 
 from grader import __version__
 from grader.catalog import Catalog, discover
+from grader.config_file import resolve_db_url
 from grader.errors import OrmgradeError
-from grader.report import terminal
+from grader.notebook import exercise_of, write_notebooks
+from grader.release import gradescope_bundle, release
+from grader.report import classroom, gradescope, terminal
 from grader.results import GradeReport, to_json, write_atomic
 from grader.runner import GradeOptions, grade
 from grader.verify import verify
@@ -28,13 +31,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SUBMISSION_HELP = (
     "The submission: a student repository (with exercises/<id>/), a folder of exercise "
-    "folders such as solutions/, or one exercise's folder. Default: the current folder."
+    "folders such as solutions/, or one exercise's folder; or a notebook WORK.ipynb (its "
+    "exercise by default), or a folder of <id>.ipynb notebooks. Default: the current folder."
 )
 SEED_HELP = "Dataset seed; the same seed reproduces a run. Default: a fresh random seed."
 DB_HELP = (
-    "Database URL to grade on (postgresql+psycopg://…, mysql+pymysql://…). Default: a "
-    "SQLite file per run."
+    "Database URL to grade on (postgresql+psycopg://…, mysql+pymysql://…). Default: the "
+    "db of the course repository's ormgrade.toml or [tool.ormgrade] in pyproject.toml, "
+    "else a SQLite file per run."
 )
+CLASSROOM_HELP = (
+    "GitHub Classroom step: append result=<base64 JSON> (one test per point) to the file "
+    "named by $GITHUB_OUTPUT, print the feedback with workflow commands defused, and exit 0 "
+    "unless the grader itself failed."
+)
+GRADESCOPE_HELP = "Write Gradescope's results.json (one test per check) to this file."
 CATALOG_HELP = "The course repository holding exercises/ (default: found automatically)."
 
 
@@ -99,12 +110,35 @@ def list_command(ids_only: bool, catalog: Path | None) -> None:
     default=None,
     help=SUBMISSION_HELP,
 )
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results JSON here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the results JSON here.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help=SEED_HELP)
 @click.option("--db", "db_url", default=None, help=DB_HELP)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=None, help="Seconds per run (overrides the spec).")
-@click.option("--memory-mb", type=click.IntRange(min=64), default=None, help="Memory limit per run in MiB (overrides the spec).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds per run (overrides the spec).",
+)
+@click.option(
+    "--memory-mb",
+    type=click.IntRange(min=64),
+    default=None,
+    help="Memory limit per run in MiB (overrides the spec).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passed checks too.")
+@click.option("--classroom", "classroom_mode", is_flag=True, help=CLASSROOM_HELP)
+@click.option(
+    "--gradescope",
+    "gradescope_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=GRADESCOPE_HELP,
+)
 @catalog_option
 @errors_to_messages
 def grade_command(
@@ -116,21 +150,42 @@ def grade_command(
     timeout: float | None,
     memory_mb: int | None,
     verbose: bool,
+    classroom_mode: bool,
+    gradescope_path: Path | None,
     catalog: Path | None,
 ) -> None:
     """Grade a submission on the exercises IDS (default: all of them)."""
     cat = load_catalog(catalog)
+    classroom_output = classroom.output_file() if classroom_mode else None
+    db_url = resolve_db_url(db_url, cat.root)
     options = GradeOptions(seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb)
     target = submission or default_submission()
+    if not ids and target.is_file():
+        ids = (exercise_of(target, cat),)
 
     def progress(result: Any) -> None:
         click.echo(terminal.render_exercise(result, _style, verbose) + "\n")
 
-    report = grade(target, cat, ids, options, progress=progress)
+    report = grade(target, cat, ids, options, progress=None if classroom_mode else progress)
+    if gradescope_path is not None:
+        gradescope.write_results(report, gradescope_path)
+    if classroom_output is not None:
+        # The log shows submission output: printed only with workflow commands defused.
+        click.echo(classroom.feedback(report), nl=False)
+        classroom.write_result(report, classroom_output)
+        click.echo(f"Classroom result written to ${classroom.OUTPUT_ENV} ({classroom_output})")
+        if json_path is not None:
+            write_atomic(json_path, to_json(report))
+        # Checks not met are a grade: the Classroom reporter decides what fails.
+        sys.exit(EXIT_GRADER if report.grader_errors else EXIT_OK)
+    for warning in report.warnings:
+        click.echo(terminal.render_warning(warning, _style))
     click.echo(terminal.summary_line(report))
     if json_path is not None:
         write_atomic(json_path, to_json(report))
         click.echo(f"results written to {json_path}")
+    if gradescope_path is not None:
+        click.echo(f"Gradescope results written to {gradescope_path}")
     sys.exit(exit_code(report))
 
 
@@ -141,28 +196,326 @@ def exit_code(report: GradeReport) -> int:
     return EXIT_OK if report.score == report.max_score else EXIT_NOT_MET
 
 
+@main.command("notebook")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@catalog_option
+@errors_to_messages
+def notebook_command(out_dir: Path, ids: tuple[str, ...], catalog: Path | None) -> None:
+    """Write the exercises IDS (default: all) as Jupyter notebooks OUT_DIR/<id>.ipynb.
+
+    Each notebook holds the task, a setup cell that builds a small local
+    database, the starter in the one code cell tagged `solution` (the only
+    graded cell) and a cell that grades it inline. Exercises that are more
+    than one cell (migrations) are left out with a note.
+    """
+    cat = load_catalog(catalog)
+    batch = write_notebooks(cat, out_dir, ids)
+    for path in batch.written:
+        click.echo(f"wrote {path}")
+    for exercise_id, reason in batch.left_out:
+        click.echo(_style(f"left out {exercise_id}: {reason}", fg="yellow"))
+
+
+@main.command("release")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@catalog_option
+@errors_to_messages
+def release_command(out_dir: Path, ids: tuple[str, ...], catalog: Path | None) -> None:
+    """Write the student template repository for IDS (default: all) into OUT_DIR.
+
+    OUT_DIR must be new or empty. It gets the exercises, the grader, a student
+    README, the pytest configuration that grades the copy, the GitHub
+    Classroom workflow and the manifest of protected files; never a solution.
+    """
+    cat = load_catalog(catalog)
+    made = release(cat, out_dir, ids)
+    click.echo(
+        f"released {len(made.exercises)} exercise(s) to {out_dir}: {len(made.files)} files, "
+        f"{len(made.manifest.files)} protected"
+    )
+
+
+@main.command("gradescope-bundle")
+@click.argument("out_zip", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@catalog_option
+@errors_to_messages
+def gradescope_bundle_command(out_zip: Path, ids: tuple[str, ...], catalog: Path | None) -> None:
+    """Write the Gradescope autograder zip OUT_ZIP for IDS (default: all).
+
+    Upload it as the assignment's autograder: setup.sh installs Python and the
+    grader's dependencies, run_autograder grades /autograder/submission into
+    /autograder/results/results.json.
+    """
+    cat = load_catalog(catalog)
+    bundle = gradescope_bundle(cat, out_zip, ids)
+    click.echo(f"wrote {out_zip}: {len(bundle.exercises)} exercise(s), {len(bundle.members)} files")
+
+
 @main.command("verify")
 @click.argument("ids", nargs=-1)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help=SEED_HELP)
 @click.option("--db", "db_url", default=None, help=DB_HELP)
 @catalog_option
 @errors_to_messages
-def verify_command(ids: tuple[str, ...], seed: int | None, db_url: str | None, catalog: Path | None) -> None:
+def verify_command(
+    ids: tuple[str, ...], seed: int | None, db_url: str | None, catalog: Path | None
+) -> None:
     """Self-check the catalog: solutions earn full marks, starters are correct but slow."""
     cat = load_catalog(catalog)
 
     def progress(side: str, result: Any) -> None:
         click.echo(f"{side:<8} {result.id:<28} {result.score:>3}/{result.max_score:<3}")
 
+    db_url = resolve_db_url(db_url, cat.root)
     found = verify(cat, ids, GradeOptions(seed=seed, db_url=db_url), progress=progress)
     for problem in found.problems:
-        click.echo(_style(f"problem: {problem.exercise_id} ({problem.side}): {problem.message}", fg="red"))
+        click.echo(
+            _style(f"problem: {problem.exercise_id} ({problem.side}): {problem.message}", fg="red")
+        )
     if found.ok:
         click.echo(
             f"catalog OK: {len(found.solutions.exercises)} exercises · "
             f"{found.solutions.dialect} · seed {found.solutions.seed}"
         )
     sys.exit(EXIT_OK if found.ok else EXIT_NOT_MET)
+
+
+GRADE_ALL_OUT_HELP = (
+    "The results folder: one <student>.json each, the gradebook, grade-all's state."
+)
+JOBS_HELP = "Students graded at once, each in a worker process of its own (default: 1)."
+STUDENT_HELP = "Grade only this student (a folder name in ROOT); repeat for several."
+FORCE_HELP = "Grade every student again, even those whose submission has not changed."
+GRADE_ALL_SEED_HELP = (
+    "Dataset seed for the whole class. Default: the seed recorded in RESULTS_DIR by an "
+    "earlier run, else a fresh one (recorded for the next run)."
+)
+GRADEBOOK_HELP = (
+    "The results database: a file path or any SQLAlchemy URL. Default: "
+    "RESULTS_DIR/gradebook.sqlite."
+)
+NO_REFERENCE_HELP = (
+    "Do not grade the catalog's solutions/ (the dashboard's reference query counts)."
+)
+REFERENCE_HELP = (
+    "Results JSON of the reference solutions, for the reference query counts. Default: the "
+    "one grade-all wrote into RESULTS_DIR."
+)
+TIMEOUT_HELP = "Seconds per run (overrides the spec)."
+MEMORY_HELP = "Memory limit per run in MiB (overrides the spec)."
+EXIT_INTERRUPTED = 130
+
+
+def _gradebook_target(results_dir: Path, gradebook: str | None) -> str:
+    from grader.gradebook import DEFAULT_FILE
+
+    return gradebook if gradebook is not None else str(results_dir / DEFAULT_FILE)
+
+
+def _echo_skipped(skipped: Any) -> None:
+    for item in skipped:
+        click.echo(_style(f"skipped {item.path.name}: {item.reason}", fg="yellow"), err=True)
+
+
+@main.command("grade-all")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("ids", nargs=-1)
+@click.option(
+    "--out",
+    "results_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help=GRADE_ALL_OUT_HELP,
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, help=JOBS_HELP)
+@click.option("--student", "students", multiple=True, help=STUDENT_HELP)
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help=GRADE_ALL_SEED_HELP)
+@click.option("--db", "db_url", default=None, help=DB_HELP)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None, help=TIMEOUT_HELP)
+@click.option("--memory-mb", type=click.IntRange(min=64), default=None, help=MEMORY_HELP)
+@click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
+@click.option("--no-reference", is_flag=True, help=NO_REFERENCE_HELP)
+@catalog_option
+@errors_to_messages
+def grade_all_command(
+    root: Path,
+    ids: tuple[str, ...],
+    results_dir: Path,
+    jobs: int,
+    students: tuple[str, ...],
+    force: bool,
+    seed: int | None,
+    db_url: str | None,
+    timeout: float | None,
+    memory_mb: int | None,
+    gradebook: str | None,
+    no_reference: bool,
+    catalog: Path | None,
+) -> None:
+    """Grade every student's submission in ROOT on the exercises IDS (default: all).
+
+    Each child folder of ROOT is one student's repository or notebooks; the
+    folder name is the student. Students are graded in parallel (-j), each
+    into RESULTS_DIR/<student>.json, and ingested into the gradebook. A
+    student whose submission has not changed since their results were
+    written is skipped (--force grades them again). Ctrl-C keeps what is
+    finished; the next run resumes. Exit codes: 0 done, 2 bad usage, 3 the
+    grader failed some student, 130 interrupted.
+    """
+    from grader.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
+
+    cat = load_catalog(catalog)
+    db_url = resolve_db_url(db_url, cat.root)
+    options = GradeOptions(seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb)
+    plan = plan_grade_all(
+        root,
+        results_dir,
+        cat,
+        ids,
+        students=students,
+        options=options,
+        force=force,
+        reference=not no_reference,
+        gradebook=_gradebook_target(results_dir, gradebook),
+    )
+    unchanged = sum(1 for o in plan.unchanged if o.student != REFERENCE_ID)
+    click.echo(
+        f"grade-all: {plan.students} student(s) to grade, {unchanged} unchanged · seed "
+        f"{plan.seed} · {min(jobs, len(plan.tasks))} worker(s)"
+    )
+    counts = {"failed": 0, "crashed": 0}
+    interactive = sys.stdout.isatty()
+
+    def line(outcome: StudentOutcome) -> str:
+        name = "reference solutions" if outcome.student == REFERENCE_ID else outcome.student
+        if outcome.status.value == "failed":
+            return f"{name}: FAILED ({(outcome.error or '').splitlines()[0]})"
+        notes = [f"crashed in {', '.join(outcome.crashed)}"] if outcome.crashed else []
+        if outcome.grader_errors:
+            notes.append(f"grader error in {', '.join(outcome.grader_errors)}")
+        score = f"{name}: {outcome.score}/{outcome.max_score}"
+        return score + (f" ({'; '.join(notes)})" if notes else "")
+
+    def status(outcome: StudentOutcome | None) -> str:
+        last = line(outcome) if outcome is not None else ""
+        return f"{counts['failed']} failed · {counts['crashed']} crashed · {last}"[:100]
+
+    with click.progressbar(
+        length=len(plan.tasks),
+        label="grading",
+        show_eta=True,
+        show_pos=True,
+        item_show_func=status,
+    ) as bar:
+
+        def progress(outcome: StudentOutcome) -> None:
+            counts["failed"] += outcome.failed
+            counts["crashed"] += bool(outcome.crashed)
+            if interactive:
+                bar.update(1, outcome)
+            else:
+                click.echo(line(outcome))
+
+        report = run_grade_all(plan, jobs, progress)
+    for outcome in report.failures:
+        click.echo(_style(line(outcome), fg="magenta"), err=True)
+    if report.ingested is not None:
+        _echo_skipped(report.ingested.skipped)
+    click.echo(
+        f"graded {report.graded} · unchanged {report.unchanged} · failed {len(report.failures)} · "
+        f"seed {report.seed} · {report.seconds:.1f} s · results in {results_dir}"
+    )
+    if report.interrupted:
+        click.echo(
+            _style(
+                f"interrupted: {len(report.left)} student(s) left; "
+                "run the same command again to resume",
+                fg="yellow",
+            ),
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_GRADER if report.failures else EXIT_OK)
+
+
+@main.command("dashboard")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("dashboard.html"),
+    show_default=True,
+    help="The HTML file to write.",
+)
+@click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help=REFERENCE_HELP,
+)
+@errors_to_messages
+def dashboard_command(
+    results_dir: Path, output: Path, gradebook: str | None, reference: Path | None
+) -> None:
+    """Ingest RESULTS_DIR into the gradebook and write the class dashboard.
+
+    One self-contained HTML file (charts inlined, no network needed to view
+    it): score distribution, pass rates per exercise and per check, the most
+    common failures, query counts against the reference solution's, a
+    student x exercise heatmap and every student's feedback. Files in
+    RESULTS_DIR that are not results are named and skipped.
+    """
+    from grader.dashboard import write_dashboard
+    from grader.errors import UsageError
+    from grader.gradebook import REFERENCE_FILE, Gradebook, SkippedFile, read_results
+
+    with Gradebook.open(_gradebook_target(results_dir, gradebook)) as book:
+        ingested = book.ingest_directory(results_dir)
+        records = book.latest()
+    _echo_skipped(ingested.skipped)
+    reference_path = reference or results_dir / REFERENCE_FILE
+    reference_report = None
+    if reference_path.is_file():
+        try:
+            reference_report = read_results(reference_path)
+        except ValueError as exc:
+            if reference is not None:
+                raise UsageError(f"--reference {reference}: {exc}") from None
+            _echo_skipped([SkippedFile(reference_path, str(exc))])
+    summary = write_dashboard(output, records, reference_report, ingested.skipped)
+    click.echo(
+        f"dashboard written to {output}: {len(summary.students)} student(s), "
+        f"{len(summary.exercises)} exercise(s); {len(ingested.added)} new grading(s) ingested"
+    )
+
+
+@main.command("export")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The gradebook CSV to write: student, points per exercise, total.",
+)
+@click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
+@errors_to_messages
+def export_command(results_dir: Path, csv_path: Path, gradebook: str | None) -> None:
+    """Ingest RESULTS_DIR into the gradebook and write each student's latest points as CSV."""
+    from grader.gradebook import Gradebook, gradebook_csv
+
+    with Gradebook.open(_gradebook_target(results_dir, gradebook)) as book:
+        ingested = book.ingest_directory(results_dir)
+        records = book.latest()
+    _echo_skipped(ingested.skipped)
+    write_atomic(csv_path, gradebook_csv(records))
+    click.echo(f"{csv_path}: {len(records)} student(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

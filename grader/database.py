@@ -15,7 +15,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from grader import dataset
 from grader.dataset import DatasetSize
+from grader.domain import Base
 from grader.errors import DatabaseError, UsageError
 
 
@@ -58,6 +59,10 @@ class Backend(Protocol):
 
     def copy(self, template: Template) -> str:
         """A fresh copy of ``template``; returns its URL."""
+        ...
+
+    def empty(self) -> str:
+        """A fresh, empty database of the run's own (dropped with `drop`); returns its URL."""
         ...
 
     def drop(self, url: str) -> None:
@@ -98,7 +103,8 @@ class SQLiteBackend:
             self._own_work_dir = True
 
     def template(self, size: DatasetSize, seed: int, metadata: MetaData | None = None) -> Template:
-        suffix = "" if metadata is None else f"-{_metadata_key(metadata)}"
+        # Keyed by the schema as it is now, also when it is the domain's own.
+        suffix = f"-{_metadata_key(metadata if metadata is not None else Base.metadata)}"
         path = self.cache_dir / f"{size.key}-s{seed}{suffix}-v{SCHEMA_REVISION}.sqlite"
         with self._lock:
             if not path.exists():
@@ -126,6 +132,11 @@ class SQLiteBackend:
         shutil.copyfile(template.location, target)
         return f"sqlite:///{target}"
 
+    def empty(self) -> str:
+        assert self.work_dir is not None
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.work_dir / f'run-{uuid.uuid4().hex}.sqlite'}"
+
     def drop(self, url: str) -> None:
         database = make_url(url).database
         if database:
@@ -144,8 +155,16 @@ SCHEMA_REVISION = 1
 def _metadata_key(metadata: MetaData) -> str:
     import hashlib
 
+    # Types, keys and constraints too: a migration exercise's starter schema may
+    # differ from the domain's only in a column type.
     described = sorted(
-        (t.name, tuple(sorted(c.name for c in t.columns)), tuple(sorted(i.name or "" for i in t.indexes)))
+        (
+            t.name,
+            tuple(sorted((c.name, repr(c.type), c.nullable, c.primary_key) for c in t.columns)),
+            tuple(sorted(i.name or "" for i in t.indexes)),
+            tuple(sorted(f"{fk.parent.name}->{fk.target_fullname}" for fk in t.foreign_keys)),
+            tuple(sorted(type(c).__name__ + ":" + str(c.name or "") for c in t.constraints)),
+        )
         for t in metadata.tables.values()
     )
     return hashlib.sha1(repr(described).encode()).hexdigest()[:10]
@@ -176,7 +195,7 @@ def backend_for(url: str | None, work_dir: Path | None = None) -> Backend:
     return server(url)
 
 
-def _server_backend(name: str):  # type: ignore[no-untyped-def]
+def _server_backend(name: str) -> Callable[[str], Backend] | None:
     try:
         from grader import server_database
     except ImportError:

@@ -20,25 +20,112 @@ from grader.domain import COUNTRIES, TASK_STATUSES, Base
 from grader.errors import SpecError
 
 FIRST_NAMES = (
-    "Ada", "Alan", "Barbara", "Brian", "Claude", "Dennis", "Donald", "Edsger", "Frances",
-    "Grace", "Guido", "Hedy", "Ivan", "John", "Ken", "Linus", "Margaret", "Niklaus",
-    "Radia", "Rasmus", "Shafi", "Sophie", "Tim", "Yukihiro",
+    "Ada",
+    "Alan",
+    "Barbara",
+    "Brian",
+    "Claude",
+    "Dennis",
+    "Donald",
+    "Edsger",
+    "Frances",
+    "Grace",
+    "Guido",
+    "Hedy",
+    "Ivan",
+    "John",
+    "Ken",
+    "Linus",
+    "Margaret",
+    "Niklaus",
+    "Radia",
+    "Rasmus",
+    "Shafi",
+    "Sophie",
+    "Tim",
+    "Yukihiro",
 )
 LAST_NAMES = (
-    "Allen", "Backus", "Codd", "Dijkstra", "Engelbart", "Floyd", "Gray", "Hamilton",
-    "Hopper", "Kay", "Knuth", "Lamport", "Liskov", "Lovelace", "McCarthy", "Perlman",
-    "Ritchie", "Stonebraker", "Thompson", "Turing", "Wirth", "Wilson",
+    "Allen",
+    "Backus",
+    "Codd",
+    "Dijkstra",
+    "Engelbart",
+    "Floyd",
+    "Gray",
+    "Hamilton",
+    "Hopper",
+    "Kay",
+    "Knuth",
+    "Lamport",
+    "Liskov",
+    "Lovelace",
+    "McCarthy",
+    "Perlman",
+    "Ritchie",
+    "Stonebraker",
+    "Thompson",
+    "Turing",
+    "Wirth",
+    "Wilson",
 )
 WORDS = (
-    "index", "cache", "query", "schema", "migrate", "refactor", "deploy", "review",
-    "report", "export", "import", "audit", "billing", "search", "login", "profile",
-    "backup", "metrics", "alert", "invoice", "api", "docs", "test", "release",
+    "index",
+    "cache",
+    "query",
+    "schema",
+    "migrate",
+    "refactor",
+    "deploy",
+    "review",
+    "report",
+    "export",
+    "import",
+    "audit",
+    "billing",
+    "search",
+    "login",
+    "profile",
+    "backup",
+    "metrics",
+    "alert",
+    "invoice",
+    "api",
+    "docs",
+    "test",
+    "release",
 )
 TAG_NAMES = (
-    "bug", "feature", "chore", "urgent", "backend", "frontend", "db", "infra", "ux",
-    "security", "perf", "docs", "test", "ops", "research", "design", "legal", "mobile",
-    "data", "ml", "billing", "growth", "support", "i18n", "a11y", "api", "cli", "ci",
-    "release", "spike",
+    "bug",
+    "feature",
+    "chore",
+    "urgent",
+    "backend",
+    "frontend",
+    "db",
+    "infra",
+    "ux",
+    "security",
+    "perf",
+    "docs",
+    "test",
+    "ops",
+    "research",
+    "design",
+    "legal",
+    "mobile",
+    "data",
+    "ml",
+    "billing",
+    "growth",
+    "support",
+    "i18n",
+    "a11y",
+    "api",
+    "cli",
+    "ci",
+    "release",
+    "spike",
 )
 EPOCH = dt.datetime(2024, 1, 1)
 
@@ -66,7 +153,8 @@ class DatasetSize:
     @property
     def key(self) -> str:
         """A file-name-safe key that identifies the row counts."""
-        return f"{self.name}-u{self.users}-p{self.projects}-t{self.tasks}-g{self.tags}-c{self.comments}"
+        counts = f"u{self.users}-p{self.projects}-t{self.tasks}-g{self.tags}-c{self.comments}"
+        return f"{self.name}-{counts}"
 
 
 #: Sizes that specs name. ``small`` is the grading size; ``medium`` is the
@@ -127,7 +215,9 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
         }
         for i in range(1, size.projects + 1)
     ]
-    tags = [{"id": i, "name": TAG_NAMES[i - 1]} for i in range(1, min(size.tags, len(TAG_NAMES)) + 1)]
+    tags = [
+        {"id": i, "name": TAG_NAMES[i - 1]} for i in range(1, min(size.tags, len(TAG_NAMES)) + 1)
+    ]
     tasks = []
     task_tags = []
     for i in range(1, size.tasks + 1):
@@ -172,7 +262,9 @@ def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]
         yield rows[start : start + n]
 
 
-def load(connection: Connection, rows: Mapping[str, list[dict[str, Any]]], metadata: MetaData) -> None:
+def load(
+    connection: Connection, rows: Mapping[str, list[dict[str, Any]]], metadata: MetaData
+) -> None:
     """Insert generated rows with Core executemany, in dependency order."""
     for table in metadata.sorted_tables:
         data = rows.get(table.name)

@@ -20,15 +20,21 @@ from typing import Any
 import pytest
 
 from grader.catalog import Catalog, discover
+from grader.config_file import resolve_db_url
 from grader.errors import OrmgradeError
+from grader.manifest import protected_file_warnings
 from grader.report import terminal
+from grader.report.sanitize import neutralize_workflow_commands, strip_terminal_controls
 from grader.results import CheckResult, ExerciseResult, GradeReport, Outcome, to_json, write_atomic
 from grader.runner import GradeOptions, GradingSession, grade_exercise, open_session
 from grader.spec import SPEC_FILE, ExerciseSpec
 
 HELP_ON = "Grade the exercises of this repository: one test per check (default: off)."
 HELP_SEED = "Dataset seed for grading; the same seed reproduces a run (default: random)."
-HELP_DB = "Database URL to grade on (default: a SQLite file per run)."
+HELP_DB = (
+    "Database URL to grade on (default: the db of ormgrade.toml or [tool.ormgrade] in "
+    "pyproject.toml, else a SQLite file per run)."
+)
 HELP_JSON = "Write the grading results JSON to this file."
 HELP_SUBMISSION = "Folder holding the submission (default: the rootdir)."
 
@@ -59,9 +65,7 @@ class GradingState:
         self.session: GradingSession | None = None
         self.results: dict[str, ExerciseResult] = {}
         self.order: list[str] = []
-        self.submission = Path(
-            config.getoption("ormgrade_submission") or config.rootpath
-        ).resolve()
+        self.submission = Path(config.getoption("ormgrade_submission") or config.rootpath).resolve()
 
     def open(self) -> GradingSession:
         if self.session is None:
@@ -75,9 +79,13 @@ class GradingState:
                     "(from --ormgrade-seed or the ormgrade_seed ini key)"
                 ) from None
             assert self.catalog is not None
-            self.session = open_session(
-                self.catalog, GradeOptions(seed=seed_value, db_url=db or None)
-            )
+            try:
+                db_url = resolve_db_url(db or None, self.catalog.root)
+                self.session = open_session(
+                    self.catalog, GradeOptions(seed=seed_value, db_url=db_url)
+                )
+            except OrmgradeError as exc:  # a bad URL or a server that does not answer
+                raise pytest.UsageError(f"ormgrade: {exc}") from None
         return self.session
 
     def result(self, spec: ExerciseSpec) -> ExerciseResult:
@@ -95,6 +103,9 @@ class GradingState:
             seed=self.session.seed,
             submission=str(self.submission),
             grader_version=__import__("grader").__version__,
+            warnings=protected_file_warnings(self.catalog.root, self.submission)
+            if self.catalog is not None
+            else (),
         )
 
     def close(self) -> None:
@@ -103,6 +114,11 @@ class GradingState:
 
 
 state_key = pytest.StashKey[GradingState]()
+
+
+def _untrusted(text: str) -> str:
+    """Text that carries submission output, made safe for a CI log."""
+    return neutralize_workflow_commands(strip_terminal_controls(text))
 
 
 def _ini(config: pytest.Config, name: str) -> Any:
@@ -118,7 +134,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ormgrade-seed", dest="ormgrade_seed", default=None, help=HELP_SEED)
     group.addoption("--ormgrade-db", dest="ormgrade_db", default=None, help=HELP_DB)
     group.addoption("--ormgrade-json", dest="ormgrade_json", default=None, help=HELP_JSON)
-    group.addoption("--ormgrade-submission", dest="ormgrade_submission", default=None, help=HELP_SUBMISSION)
+    group.addoption(
+        "--ormgrade-submission", dest="ormgrade_submission", default=None, help=HELP_SUBMISSION
+    )
     parser.addini("ormgrade", HELP_ON, type="bool", default=False)
     parser.addini("ormgrade_seed", HELP_SEED, default="")
     parser.addini("ormgrade_db", HELP_DB, default="")
@@ -202,9 +220,9 @@ class CheckItem(pytest.Item):
         if isinstance(exc, CheckNotMet):
             return terminal.render_check(exc.check)
         if isinstance(exc, SubmissionCrashed):
-            return f"the submission crashed:\n{exc}"
+            return _untrusted(f"the submission crashed:\n{exc}")
         if isinstance(exc, GraderFailure):
-            return f"grader error (not your fault; tell the course staff):\n{exc}"
+            return _untrusted(f"grader error (not your fault; tell the course staff):\n{exc}")
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -221,6 +239,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"{result.id:<28} {result.score:>3}/{result.max_score:<3} {result.outcome.value}"
         )
+    for warning in report.warnings:
+        terminalreporter.write_line(terminal.render_warning(warning), yellow=True)
     terminalreporter.write_line(terminal.summary_line(report))
 
 

@@ -29,8 +29,11 @@ class Job:
         hooks_path: The exercise's ``grading.py`` (trusted catalog code).
         measure_memory: Trace Python allocations during the call (tracemalloc).
         options: Further settings of the exercise's spec.
-        workdir: A private folder the run may write to (exports go here).
+        workdir: A private folder the run may write to (exports go here); the
+            call runs with it as the current folder.
         output_limit: Bytes of stdout/stderr kept.
+        fault_after_rows: Make the write carrying this row fail (a fault run,
+            see `grader.fault`); the state before the call is recorded too.
     """
 
     exercise_id: str
@@ -46,6 +49,7 @@ class Job:
     options: Mapping[str, Any] = field(default_factory=dict)
     workdir: str = ""
     output_limit: int = 16_384
+    fault_after_rows: int | None = None
 
 
 class FailureKind:
@@ -61,6 +65,8 @@ class FailureKind:
     EXIT = "exit"
     TAMPERING = "tampering"
     GRADER = "grader_error"
+    #: The call raised after the failure a fault run injected: expected, not a crash.
+    FAULT = "injected_fault"
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class RunRecord:
         failure: Why there is no value, or None.
         output: What the code printed (capped).
         extra: Figures an exercise kind's hooks report (routing, faults).
+        baseline: Database state before the call (fault runs), taken by the
+            same hook as ``snapshot``.
     """
 
     role: str
@@ -110,6 +118,7 @@ class RunRecord:
     failure: Failure | None = None
     output: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    baseline: Any = None
 
     @property
     def ok(self) -> bool:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +24,23 @@ from grader import __version__
 from grader.catalog import Catalog
 from grader.checks import Evaluation, build_check, judge_all
 from grader.checks.base import Check, needs_of
-from grader.child import load_module
+from grader.child import CALL_DATABASES, load_module
 from grader.database import Backend, Template, backend_for, internal_engine
 from grader.dataset import size_named
 from grader.domain import Base
 from grader.errors import OrmgradeError
+from grader.manifest import protected_file_warnings
 from grader.plan import Plan, PlanError, explain
 from grader.results import CheckResult, ExerciseResult, GradeReport, Outcome
 from grader.run import Failure, FailureKind, Job, RunRecord
-from grader.sandbox import run_job
+from grader.sandbox import run_job, stop_all
 from grader.spec import ExerciseSpec
-from grader.submission import locate, stage
+from grader.submission import locate, stage, submission_notes
 
 #: The file of a query exercise that holds the entry function.
 TASK_FILE = "task.py"
+#: Runs of one exercise in flight at once (each is a child process).
+RUN_WORKERS = 3
 #: Most distinct statements explained per run.
 MAX_EXPLAINED = 40
 
@@ -67,6 +73,20 @@ class GradingSession:
     seed: int
     options: GradeOptions
     oracle_cache: dict[tuple[str, str, str], RunRecord] = field(default_factory=dict)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    _timing_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_time(self, exercise_id: str, phase: str, seconds: float) -> None:
+        """Add ``seconds`` to ``phase`` of ``exercise_id`` (summed over its runs)."""
+        with self._timing_lock:
+            phases = self.timings.setdefault(exercise_id, {})
+            phases[phase] = phases.get(phase, 0.0) + seconds
+
+    def take_timings(self, exercise_id: str) -> dict[str, float]:
+        """The phase times of ``exercise_id``, rounded, forgotten by the session."""
+        with self._timing_lock:
+            phases = self.timings.pop(exercise_id, {})
+        return {name: round(value, 4) for name, value in sorted(phases.items())}
 
     def timeout(self, spec: ExerciseSpec) -> float:
         return self.options.timeout or spec.timeout
@@ -75,7 +95,13 @@ class GradingSession:
         return self.options.memory_mb or spec.memory_mb
 
     def run(self, spec: ExerciseSpec, job: Job) -> RunRecord:
-        return run_job(job, self.timeout(spec), self.memory_mb(spec))
+        started = time.perf_counter()
+        record = run_job(job, self.timeout(spec), self.memory_mb(spec))
+        wall = time.perf_counter() - started
+        phase = "oracle" if job.role == "oracle" else "submission"
+        self.add_time(spec.id, f"{phase}_{job.purpose}", record.duration)
+        self.add_time(spec.id, "child_overhead", max(wall - record.duration, 0.0))
+        return record
 
     def oracle(self, key: tuple[str, str, str], make: Callable[[], RunRecord]) -> RunRecord:
         """The starter's run for ``key``, made once per session (same seed, same data)."""
@@ -148,6 +174,8 @@ def grade(
         seed=session.seed,
         submission=str(submission),
         grader_version=__version__,
+        warnings=submission_notes(submission, specs)
+        + protected_file_warnings(catalog.root, submission),
     )
 
 
@@ -179,9 +207,7 @@ def failed_result(
         "the submission did not run to the end" if outcome is Outcome.CRASHED else "grader error"
     )
     checks = tuple(
-        CheckResult(
-            name=c.name, passed=False, points=0, max_points=c.points, message=reason
-        )
+        CheckResult(name=c.name, passed=False, points=0, max_points=c.points, message=reason)
         for c in spec.checks
     )
     return ExerciseResult(
@@ -226,7 +252,9 @@ def _metadata(hooks: Any) -> Any:
     return getattr(hooks, "METADATA", None)
 
 
-def grade_query_exercise(session: GradingSession, spec: ExerciseSpec, submission: Path) -> ExerciseResult:
+def grade_query_exercise(
+    session: GradingSession, spec: ExerciseSpec, submission: Path
+) -> ExerciseResult:
     """Grade a query exercise: oracle and submission on copies of one dataset."""
     checks: list[Check] = [build_check(c) for c in spec.checks]
     needs = needs_of(checks)
@@ -263,64 +291,103 @@ def grade_query_exercise(session: GradingSession, spec: ExerciseSpec, submission
                 **extra,
             )
 
-        oracle = session.oracle(
-            (spec.id, "main", template.location),
-            lambda: _run_on_copy(session, spec, template, lambda url: job("oracle", "main", url)),
-        )
+        def run_main() -> tuple[RunRecord, dict[int, Plan | str]]:
+            with _databases(session, spec, template) as urls:
+                run = session.run(spec, job("submission", "main", urls["main"], databases=urls))
+                started = time.perf_counter()
+                found_plans = _explain_all(urls["main"], run) if run.ok and "plans" in needs else {}
+                session.add_time(spec.id, "explain", time.perf_counter() - started)
+            return run, found_plans
+
+        # Every run is its own child process and none depends on another, so
+        # they are queued on three workers (two cores stay busy while a short
+        # run finishes): the starter and the submission first, then the runs
+        # that further checks need (more data, memory, a fault). Those are
+        # cancelled, or their results ignored, when the answer is wrong: only
+        # a correct answer has its other checks judged.
+        later: dict[str, Callable[[], RunRecord]] = {}
+        if "scaled" in needs:
+            if spec.scaled_dataset is None:
+                raise OrmgradeError(f"{spec.id}: a check needs scaled_dataset in the spec")
+            bigger = session.backend.template(
+                size_named(spec.scaled_dataset), session.seed, metadata
+            )
+            big_params = _params(spec, hooks, bigger, session.seed)
+
+            def scaled_job(role: str) -> Callable[[str], Job]:
+                return lambda url: replace(job(role, "scaled", url), params=big_params)
+
+            later["scaled"] = lambda: _run_on_copy(session, spec, bigger, scaled_job("submission"))
+            later["scaled_oracle"] = lambda: session.oracle(
+                (spec.id, "scaled", bigger.location),
+                lambda: _run_on_copy(session, spec, bigger, scaled_job("oracle")),
+            )
+        if "memory" in needs:
+            # Only the submission's memory is traced: the starter's peak is
+            # quoted in the exercise's README, and tracing every allocation of
+            # a whole-table load would double the exercise's grading time.
+            later["memory"] = lambda: _run_on_copy(
+                session,
+                spec,
+                template,
+                lambda url: job("submission", "memory", url, measure_memory=True),
+            )
+        if "fault" in needs:
+            after_rows = _fault_after_rows(spec)
+            later["fault"] = lambda: _run_on_copy(
+                session,
+                spec,
+                template,
+                lambda url: job("submission", "fault", url, fault_after_rows=after_rows),
+            )
+
+        with _run_pool() as pool:
+            oracle_future = pool.submit(
+                session.oracle,
+                (spec.id, "main", template.location),
+                lambda: _run_on_copy(
+                    session, spec, template, lambda url: job("oracle", "main", url)
+                ),
+            )
+            main_future = pool.submit(run_main)
+            pending = {name: pool.submit(make) for name, make in later.items()}
+            oracle = oracle_future.result()
+            main, plans = main_future.result()
+            correct = (
+                oracle.ok
+                and main.ok
+                and _gates_pass(checks, spec, oracle, main, metadata, session.seed, plans)
+            )
+            if not correct:
+                pool.shutdown(wait=True, cancel_futures=True)
+                pending = {}
+            extra: dict[str, Any] = {name: future.result() for name, future in pending.items()}
+
         if not oracle.ok:
             assert oracle.failure is not None
             return failed_result(
                 spec,
                 Outcome.GRADER_ERROR,
-                "grader error: the starter (oracle) failed: " + crash_message(oracle.failure, oracle.output),
+                "grader error: the starter (oracle) failed: "
+                + crash_message(oracle.failure, oracle.output),
             )
-
-        main_url = session.backend.copy(template)
-        try:
-            main = session.run(spec, job("submission", "main", main_url))
-            if not main.ok:
-                assert main.failure is not None
-                outcome = Outcome.GRADER_ERROR if main.failure.is_grader_error else Outcome.CRASHED
+        if not main.ok:
+            assert main.failure is not None
+            outcome = Outcome.GRADER_ERROR if main.failure.is_grader_error else Outcome.CRASHED
+            return failed_result(
+                spec, outcome, crash_message(main.failure, main.output), _stats(main)
+            )
+        scaled = extra.pop("scaled", None)
+        scaled_oracle = extra.pop("scaled_oracle", None)
+        for run in (scaled, scaled_oracle, *extra.values()):
+            failure = run.failure if isinstance(run, RunRecord) else None
+            if failure is not None and failure.is_grader_error:
                 return failed_result(
-                    spec, outcome, crash_message(main.failure, main.output), _stats(main)
+                    spec,
+                    Outcome.GRADER_ERROR,
+                    f"grader error: the {run.role}'s {run.purpose} run failed: "
+                    + crash_message(failure, run.output),
                 )
-            plans = _explain_all(main_url, main) if "plans" in needs else {}
-        finally:
-            session.backend.drop(main_url)
-
-        scaled = scaled_oracle = None
-        if "scaled" in needs:
-            if spec.scaled_dataset is None:
-                raise OrmgradeError(f"{spec.id}: a check needs scaled_dataset in the spec")
-            bigger = session.backend.template(size_named(spec.scaled_dataset), session.seed, metadata)
-            scaled_params_spec = spec
-            big_params = _params(scaled_params_spec, hooks, bigger, session.seed)
-
-            def scaled_job(role: str) -> Callable[[str], Job]:
-                def make(url: str) -> Job:
-                    base = job(role, "scaled", url)
-                    from dataclasses import replace
-
-                    return replace(base, params=big_params)
-
-                return make
-
-            scaled = _run_on_copy(session, spec, bigger, scaled_job("submission"))
-            scaled_oracle = session.oracle(
-                (spec.id, "scaled", bigger.location),
-                lambda: _run_on_copy(session, spec, bigger, scaled_job("oracle")),
-            )
-        extra: dict[str, Any] = {}
-        if "memory" in needs:
-            extra["memory"] = _run_on_copy(
-                session, spec, template, lambda url: job("submission", "memory", url, measure_memory=True)
-            )
-            extra["oracle_memory"] = session.oracle(
-                (spec.id, "memory", template.location),
-                lambda: _run_on_copy(
-                    session, spec, template, lambda url: job("oracle", "memory", url, measure_memory=True)
-                ),
-            )
         evaluation = Evaluation(
             spec=spec,
             oracle=oracle,
@@ -332,24 +399,86 @@ def grade_query_exercise(session: GradingSession, spec: ExerciseSpec, submission
             plans=plans,
             extra=extra,
         )
+        started = time.perf_counter()
         results = judge_all(checks, evaluation)
+        session.add_time(spec.id, "checks", time.perf_counter() - started)
     return ExerciseResult(
         id=spec.id,
         title=spec.title,
         max_score=spec.max_score,
         checks=results,
-        stats=_stats(main, oracle),
+        stats={**_stats(main, oracle), "timing": session.take_timings(spec.id)},
     )
+
+
+def _gates_pass(
+    checks: list[Check],
+    spec: ExerciseSpec,
+    oracle: RunRecord,
+    main: RunRecord,
+    metadata: Any,
+    seed: int,
+    plans: dict[int, Plan | str],
+) -> bool:
+    """Whether the gate checks (correct_result) pass on the main runs."""
+    gates = [c for c in checks if c.gate]
+    schema = metadata if metadata is not None else Base.metadata
+    early = Evaluation(spec, oracle, main, schema, seed, plans=plans)
+    return all(c.judge(early).passed for c in gates)
+
+
+@contextmanager
+def _run_pool() -> Iterator[ThreadPoolExecutor]:
+    """Workers for the runs of one exercise; on an interrupt, their children are killed.
+
+    Without that, Ctrl-C would wait for every running child to reach its time limit.
+    """
+    pool = ThreadPoolExecutor(max_workers=RUN_WORKERS, thread_name_prefix="ormgrade-run")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _databases(
+    session: GradingSession, spec: ExerciseSpec, template: Template
+) -> Iterator[dict[str, str]]:
+    """Fresh copies of ``template`` by role: ``main`` and those the call style adds."""
+    urls: dict[str, str] = {}
+    try:
+        started = time.perf_counter()
+        for role in ("main", *CALL_DATABASES.get(spec.call, ())):
+            urls[role] = session.backend.copy(template)
+        session.add_time(spec.id, "copy", time.perf_counter() - started)
+        yield urls
+    finally:
+        for url in urls.values():
+            session.backend.drop(url)
 
 
 def _run_on_copy(
     session: GradingSession, spec: ExerciseSpec, template: Template, make: Callable[[str], Job]
 ) -> RunRecord:
-    url = session.backend.copy(template)
-    try:
-        return session.run(spec, make(url))
-    finally:
-        session.backend.drop(url)
+    with _databases(session, spec, template) as urls:
+        job = make(urls["main"])
+        if len(urls) > 1:
+            job = replace(job, databases={**urls, **job.databases})
+        return session.run(spec, job)
+
+
+def _fault_after_rows(spec: ExerciseSpec) -> int:
+    """The written row a fault run makes fail: the spec's ``fault_after_rows``."""
+    value = spec.options.get("fault_after_rows")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise OrmgradeError(
+            f"{spec.id}: a check needs fault_after_rows (an integer >= 1) in the spec"
+        )
+    return value
 
 
 def _stats(main: RunRecord, oracle: RunRecord | None = None) -> dict[str, Any]:
@@ -381,6 +510,9 @@ def _explain_all(url: str, run: RunRecord) -> dict[int, Plan | str]:
                         params = tuple(params)
                     by_sql[key] = explain(conn, statement.sql, params)
                 except PlanError as exc:
+                    # A refused EXPLAIN aborts PostgreSQL's transaction: the next
+                    # statements are explained in a fresh one.
+                    conn.rollback()
                     by_sql[key] = f"no plan: {exc}"
                 except Exception as exc:  # an unexplainable statement is evidence, not a crash
                     conn.rollback()
@@ -405,3 +537,6 @@ __all__ = [
     "grade",
     "grade_exercise",
 ]
+
+# Other exercise kinds register themselves; they build on the helpers above.
+from grader import migration_grader as _migration_grader  # noqa: E402,F401  isort: skip

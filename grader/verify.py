@@ -57,9 +57,7 @@ def solution_problems(result: ExerciseResult) -> list[str]:
     """Why a reference solution's result is not full marks."""
     if result.error:
         return [f"{result.outcome.value}: {result.error.splitlines()[0]}"]
-    return [
-        f"{c.name} not met: {c.message}" for c in result.checks if not c.passed
-    ]
+    return [f"{c.name} not met: {c.message}" for c in result.checks if not c.passed]
 
 
 def starter_problems(result: ExerciseResult) -> list[str]:
@@ -103,6 +101,8 @@ def verify(
     finally:
         session.close()
     problems = [
-        VerifyProblem(r.id, "solution", m) for r in solutions.exercises for m in solution_problems(r)
+        VerifyProblem(r.id, "solution", m)
+        for r in solutions.exercises
+        for m in solution_problems(r)
     ] + [VerifyProblem(r.id, "starter", m) for r in starters.exercises for m in starter_problems(r)]
     return VerifyReport(solutions, starters, tuple(problems))

@@ -17,7 +17,9 @@ from grader.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
-POSTGRES_URL = os.environ.get("ORMGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "ORMGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 MYSQL_URL = os.environ.get("ORMGRADE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REQUIRE_ENV = "ORMGRADE_REQUIRE_SERVERS"
 

@@ -18,7 +18,12 @@ from grader.checks.base import (
 )
 
 # Importing the modules registers their check kinds.
-from grader.checks import query as _query  # noqa: E402,F401  isort: skip
+from grader.checks import query as _query  # noqa: F401  isort: skip
+from grader.checks import aggregate as _aggregate  # noqa: F401  isort: skip
+from grader.checks import migration as _migration  # noqa: F401  isort: skip
+from grader.checks import memory as _memory  # noqa: F401  isort: skip
+from grader.checks import write as _write  # noqa: F401  isort: skip
+from grader.checks import routing as _routing  # noqa: F401  isort: skip
 
 __all__ = [
     "CHECK_KINDS",

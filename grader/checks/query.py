@@ -20,9 +20,12 @@ from grader.sqlshape import StatementShape
 CORRECT = "returns the same result as the starter on a freshly seeded dataset (seed {seed})"
 WRONG_RESULT = "the result differs from the starter's on the same data: {difference}"
 WRONG_STATE = "the database after the call differs from the starter's: {difference}"
-QUERIES_OK = "{observed} queries emitted (at most {bound} allowed)"
-TOO_MANY_QUERIES = "{observed} queries emitted; at most {bound} allowed"
-CONSTANT_QUERIES = "{small} queries at {small_size}, {large} at {large_size}: the count does not grow with the data"
+QUERIES_OK = "queries emitted: {observed} (at most {bound} allowed)"
+TOO_MANY_QUERIES = "queries emitted: {observed}; at most {bound} allowed"
+CONSTANT_QUERIES = (
+    "{small} queries at {small_size}, {large} at {large_size}: "
+    "the count does not grow with the data"
+)
 GROWING_QUERIES = (
     "{small} queries at {small_size}, {large} at {large_size}: the number of queries grows "
     "with the data (N+1)"
@@ -34,7 +37,9 @@ NO_READ = "no statement read {table} at all"
 PROJECTION_OK = "only the needed columns of {table} are selected ({columns})"
 PROJECTION_EXTRA = "{count} statement(s) select columns of {table} that are not needed: {extra}"
 INDEX_OK = "every read of {table} is answered from an index ({how})"
-FULL_SCAN = "{count} statement(s) scan the whole {table} table; expected an index or primary-key search"
+FULL_SCAN = (
+    "{count} statement(s) scan the whole {table} table; expected an index or primary-key search"
+)
 NO_PLAN = "no plan could be read for the statements on {table}"
 
 #: How many repeated statements are shown as evidence.
@@ -51,13 +56,17 @@ def _repr_short(value: Any, limit: int = 200) -> str:
 
 
 def statement_evidence(
-    statements: Sequence[CapturedStatement], shapes: Sequence[StatementShape], limit: int = EVIDENCE_LIMIT
+    statements: Sequence[CapturedStatement],
+    shapes: Sequence[StatementShape],
+    limit: int = EVIDENCE_LIMIT,
 ) -> tuple[Evidence, ...]:
     """The most repeated statements, each with its repeat count."""
     counts: Counter[str] = Counter()
     example: dict[str, CapturedStatement] = {}
     for statement in statements:
-        key = shapes[statement.index].fingerprint if statement.index < len(shapes) else statement.sql
+        key = (
+            shapes[statement.index].fingerprint if statement.index < len(shapes) else statement.sql
+        )
         counts[key] += 1
         example.setdefault(key, statement)
     evidence = []
@@ -92,7 +101,8 @@ def describe_difference(expected: Any, got: Any) -> str:
             return f"keys differ: missing {missing[:5]}, unexpected {extra[:5]}"
         for key in expected:
             if expected[key] != got[key]:
-                return f"key {key!r} differs: expected {_repr_short(expected[key])}, got {_repr_short(got[key])}"
+                want, have = _repr_short(expected[key]), _repr_short(got[key])
+                return f"key {key!r} differs: expected {want}, got {have}"
     return f"expected {_repr_short(expected)}, got {_repr_short(got)}"
 
 
@@ -139,7 +149,9 @@ class CorrectResult(Check):
             return Verdict(
                 False,
                 WRONG_STATE.format(
-                    difference=describe_difference(evaluation.oracle.snapshot, evaluation.main.snapshot)
+                    difference=describe_difference(
+                        evaluation.oracle.snapshot, evaluation.main.snapshot
+                    )
                 ),
                 (
                     Evidence("expected state", _repr_short(evaluation.oracle.snapshot, 400)),
@@ -222,12 +234,7 @@ def size_label(size: Any) -> str:
 def _trailing_params(statement: CapturedStatement, shape: StatementShape) -> tuple[Any, Any]:
     """The bound LIMIT and OFFSET values of a ``LIMIT ? OFFSET ?`` statement (qmark style)."""
     params = statement.params
-    if (
-        isinstance(params, list)
-        and len(params) >= 2
-        and shape.limit == "?"
-        and shape.offset == "?"
-    ):
+    if isinstance(params, list) and len(params) >= 2 and shape.limit == "?" and shape.offset == "?":
         return params[-2], params[-1]
     return None, None
 
@@ -291,9 +298,7 @@ class Clause(Check):
         if self.clause not in CLAUSES:
             from grader.errors import SpecError
 
-            raise SpecError(
-                f"check {self.spec.name!r}: clause must be one of {', '.join(CLAUSES)}"
-            )
+            raise SpecError(f"check {self.spec.name!r}: clause must be one of {', '.join(CLAUSES)}")
         self.table: str = self.option("table", str)
         self.join_kind: str | None = self.option("join_kind", str, None)
         self.present: bool = self.option("present", bool, True)
@@ -320,7 +325,8 @@ class Clause(Check):
         if self.join_kind:
             label = f"{self.join_kind.upper()} JOIN"
         indexed = [
-            (s, sh) for s, sh in zip(evaluation.main.log.statements, evaluation.shapes, strict=True)
+            (s, sh)
+            for s, sh in zip(evaluation.main.log.statements, evaluation.shapes, strict=True)
             if reads(sh, self.table)
         ]
         if not indexed:

@@ -1,10 +1,19 @@
-"""The human-readable report: a table of exercises and checks, with evidence."""
+"""The human-readable report: a table of exercises and checks, with evidence.
+
+Much of what it prints comes from the submission: error text and printed
+output, returned values quoted in messages, SQL in evidence. That text is
+stripped of terminal controls, and every rendered block in which a line would
+read as a GitHub Actions workflow command is bracketed by stop-commands
+markers (`grader.report.sanitize`), so a submission cannot forge a grade in a
+CI log or redraw the terminal.
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
 
+from grader.report.sanitize import neutralize_workflow_commands, strip_terminal_controls
 from grader.results import CheckResult, ExerciseResult, GradeReport, Outcome
 
 PASS_MARK = "PASS"
@@ -21,16 +30,25 @@ def _indent(text: str, prefix: str) -> str:
     return textwrap.indent(text.rstrip(), prefix, lambda _line: True)
 
 
+def _untrusted(text: str) -> str:
+    return strip_terminal_controls(text)
+
+
 def render_check(check: CheckResult, style: Style = _plain, verbose: bool = False) -> str:
     """One check: a status line, then (when not met) evidence and hint."""
+    return neutralize_workflow_commands(_check_lines(check, style, verbose))
+
+
+def _check_lines(check: CheckResult, style: Style, verbose: bool) -> str:
     mark = style(PASS_MARK, fg="green") if check.passed else style(FAIL_MARK, fg="red", bold=True)
-    lines = [f"  {mark}  {check.name:<24} {check.points:>2}/{check.max_points:<2}  {check.message}"]
+    message = _untrusted(check.message)
+    lines = [f"  {mark}  {check.name:<24} {check.points:>2}/{check.max_points:<2}  {message}"]
     if not check.passed or verbose:
         for item in check.evidence:
-            lines.append(style(f"        {item.label}:", fg="yellow"))
-            lines.append(_indent(item.text, "          "))
+            lines.append(style(f"        {_untrusted(item.label)}:", fg="yellow"))
+            lines.append(_indent(_untrusted(item.text), "          "))
         if check.hint:
-            lines.append(style(f"        hint: {check.hint}", fg="cyan"))
+            lines.append(style(f"        hint: {_untrusted(check.hint)}", fg="cyan"))
     return "\n".join(lines)
 
 
@@ -42,26 +60,33 @@ def render_exercise(result: ExerciseResult, style: Style = _plain, verbose: bool
     if result.outcome is Outcome.CRASHED:
         head += style("  submission crashed", fg="red", bold=True)
     elif result.outcome is Outcome.GRADER_ERROR:
-        head += style("  GRADER ERROR (not your fault; tell the course staff)", fg="magenta", bold=True)
+        head += style(
+            "  GRADER ERROR (not your fault; tell the course staff)", fg="magenta", bold=True
+        )
     lines = [style(head, bold=True)]
     if result.error:
-        lines.append(_indent(result.error, "    "))
+        lines.append(_indent(_untrusted(result.error), "    "))
     if result.outcome is Outcome.GRADED:
-        lines.extend(render_check(c, style, verbose) for c in result.checks)
+        lines.extend(_check_lines(c, style, verbose) for c in result.checks)
     stats = result.stats
     if "queries" in stats:
         line = f"    queries: {stats['queries']}"
         if "starter_queries" in stats:
             line += f" (starter: {stats['starter_queries']})"
         lines.append(style(line, dim=True))
-    return "\n".join(lines)
+    return neutralize_workflow_commands("\n".join(lines))
+
+
+def render_warning(warning: str, style: Style = _plain) -> str:
+    """One warning of the report (it may quote the submission's file names)."""
+    return neutralize_workflow_commands(style(f"warning: {_untrusted(warning)}", fg="yellow"))
 
 
 def render(report: GradeReport, style: Style = _plain, verbose: bool = False) -> str:
     """The whole report, ending in the total and the line that reproduces the run."""
     parts = [render_exercise(e, style, verbose) for e in report.exercises]
     for warning in report.warnings:
-        parts.append(style(f"warning: {warning}", fg="yellow"))
+        parts.append(render_warning(warning, style))
     parts.append(summary_line(report))
     return "\n\n".join(parts) + "\n"
 

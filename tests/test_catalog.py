@@ -1,0 +1,73 @@
+"""The whole catalog's self-check, on SQLite, PostgreSQL and MariaDB.
+
+Every exercise that exists is verified once per dialect (`grader.verify`,
+one seed): its reference solution must earn full marks and its starter must
+be correct but slow. Each exercise's verdict is a test of its own, so a
+failure names the dialect and the exercise
+(``test_solution_full_marks[postgresql-filter_limit]``). The server dialects
+skip with the reason when their server does not answer, and fail instead
+under ``ORMGRADE_REQUIRE_SERVERS=1``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.catalog import Catalog
+from grader.results import ExerciseResult, GradeReport
+from grader.runner import GradeOptions
+from grader.verify import VerifyReport, solution_problems, starter_problems, verify
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+#: One seed for every dialect, so that the dialects grade the same data.
+SEED = 20241125
+#: Every exercise of the catalog, whoever added it.
+EXERCISES = Catalog(ROOT).ids
+DIALECTS = [
+    pytest.param("sqlite"),
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("mysql", marks=pytest.mark.mysql),
+]
+SERVER_FIXTURES = {"postgresql": "postgres_url", "mysql": "mysql_url"}
+
+
+@pytest.fixture(scope="module")
+def verified(request: pytest.FixtureRequest, catalog: Catalog) -> VerifyReport:
+    """The self-check of the whole catalog on one dialect (made once per dialect)."""
+    dialect: str = request.param
+    url = None
+    if dialect in SERVER_FIXTURES:
+        url = request.getfixturevalue(SERVER_FIXTURES[dialect])
+    report = verify(catalog, options=GradeOptions(seed=SEED, db_url=url))
+    assert report.solutions.dialect == dialect
+    return report
+
+
+def result_of(report: GradeReport, exercise_id: str) -> ExerciseResult:
+    found = [r for r in report.exercises if r.id == exercise_id]
+    assert found, f"{exercise_id} was not graded"
+    return found[0]
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+@pytest.mark.parametrize("verified", DIALECTS, indirect=True)
+def test_solution_full_marks(verified: VerifyReport, exercise_id: str) -> None:
+    result = result_of(verified.solutions, exercise_id)
+    assert solution_problems(result) == [], f"seed {SEED}"
+    assert result.score == result.max_score
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+@pytest.mark.parametrize("verified", DIALECTS, indirect=True)
+def test_starter_correct_but_slow(verified: VerifyReport, exercise_id: str) -> None:
+    result = result_of(verified.starters, exercise_id)
+    assert starter_problems(result) == [], f"seed {SEED}"
+    assert result.score < result.max_score
+
+
+@pytest.mark.parametrize("verified", DIALECTS, indirect=True)
+def test_every_exercise_is_verified(verified: VerifyReport) -> None:
+    assert [r.id for r in verified.solutions.exercises] == EXERCISES
+    assert [r.id for r in verified.starters.exercises] == EXERCISES
