@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -155,8 +155,7 @@ class _Recording:
     duration: float = 0.0
     rows_fetched: int = 0
     fetch_counted: bool = False
-    context: Any = None
-    driver_sql: list[str] = field(default_factory=list)
+    driver_only: bool = False
     engine: str = MAIN
 
 
@@ -246,7 +245,11 @@ class _Recorder:
     def __init__(self, engines: Mapping[str, Engine]) -> None:
         self.taps = [_Tap(self, label, engine) for label, engine in engines.items()]
         self.records: list[_Recording] = []
-        self.by_context: dict[int, _Recording] = {}
+        # The execution a cursor call belongs to: insertmanyvalues sends one
+        # execution as consecutive cursor calls sharing one context. Only the
+        # latest is kept, so no execution context outlives its statement.
+        self.last_context: Any = None
+        self.last_record: _Recording | None = None
         self.current: _Recording | None = None
         self.control: list[str] = []
         self.driver_only: list[str] = []
@@ -261,8 +264,8 @@ class _Recorder:
         if options.get(INTERNAL_OPTION):
             self.current = _INTERNAL
             return
-        record = self.by_context.get(id(context)) if context is not None else None
-        if record is None or record.context is not context:
+        record = self.last_record if context is not None and context is self.last_context else None
+        if record is None:
             rows = 1
             if many and context is not None and context.parameters:
                 rows = len(context.parameters)
@@ -276,12 +279,10 @@ class _Recorder:
                 rows_in=rows,
                 lazy_load=options.get(_LAZY_OPTION),
                 started=time.perf_counter(),
-                context=context,
                 engine=label,
             )
             self.records.append(record)
-            if context is not None:
-                self.by_context[id(context)] = record
+            self.last_context, self.last_record = context, record
         record.batches += 1
         record.started = time.perf_counter()
         self.current = record
@@ -323,8 +324,7 @@ class _Recorder:
         if self.current is _INTERNAL:
             return
         if self.current is not None:
-            self.current.driver_sql.append(sql)
-            return
+            return  # the engine's own statement, already recorded
         self.driver_only.append(sql)
         self.records.append(
             _Recording(
@@ -335,7 +335,7 @@ class _Recorder:
                 lazy_load=None,
                 started=0.0,
                 batches=1,
-                driver_sql=["driver"],
+                driver_only=True,
                 engine=label,
             )
         )
@@ -346,7 +346,7 @@ class _Recorder:
     def build(self, intact: bool) -> QueryLog:
         statements = []
         for index, record in enumerate(self.records):
-            driver = record.driver_sql == ["driver"]
+            driver = record.driver_only
             statements.append(
                 CapturedStatement(
                     index=index,
