@@ -143,7 +143,7 @@ class _CountingCursor:
             yield row
 
 
-@dataclass
+@dataclass(slots=True)
 class _Recording:
     sql: str
     params: Any
@@ -274,7 +274,7 @@ class _Recorder:
             first = params[0] if many and isinstance(params, list | tuple) and params else params
             record = _Recording(
                 sql=statement,
-                params=plain(first),
+                params=first,
                 executemany=bool(many),
                 rows_in=rows,
                 lazy_load=options.get(_LAZY_OPTION),
@@ -306,7 +306,8 @@ class _Recorder:
 
     # -- ORM events ----------------------------------------------------
     def orm_execute(self, state: ORMExecuteState) -> None:
-        if not self.active or not state.is_select or state.lazy_loaded_from is None:
+        # is_relationship_load is cheap; lazy_loaded_from builds the options.
+        if not self.active or not state.is_relationship_load or state.lazy_loaded_from is None:
             return
         path = state.loader_strategy_path
         name = str(path[-1]) if path is not None and len(path) else "relationship"
@@ -351,7 +352,7 @@ class _Recorder:
                 CapturedStatement(
                     index=index,
                     sql=record.sql,
-                    params=record.params,
+                    params=plain(record.params),
                     executemany=record.executemany,
                     rows_in=record.rows_in,
                     batches=record.batches,
