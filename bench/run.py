@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from grader import dataset  # noqa: E402
 from grader.capture import capture  # noqa: E402
 from grader.catalog import Catalog  # noqa: E402
-from grader.child import CALL_DATABASES  # noqa: E402
+from grader.child import CALL_DATABASES, WARMUP  # noqa: E402
 from grader.database import SQLiteBackend, backend_for  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
 from grader.run import Job, RunRecord  # noqa: E402
@@ -284,8 +284,18 @@ def section_dataset(quick: bool) -> None:
 
 
 def bench_job(
-    spec: ExerciseSpec, module: Path, url: str, params: dict[str, Any], workdir: str, memory: bool
+    spec: ExerciseSpec,
+    module: Path,
+    url: str,
+    params: dict[str, Any],
+    workdir: str,
+    memory: bool,
+    warmup: str | None = None,
 ) -> Job:
+    roles = ("main", *CALL_DATABASES.get(spec.call, ()))
+    databases = {name: url for name in roles}
+    if warmup is not None:
+        databases.update({WARMUP + name: warmup for name in roles})
     return Job(
         exercise_id=spec.id,
         role="bench",
@@ -294,8 +304,9 @@ def bench_job(
         entry=spec.entry,
         call=spec.call,
         # A call style that hands over a second database (the replica) gets the same
-        # file again: the bench times the calls, it does not judge the routing.
-        databases={"main": url, **{name: url for name in CALL_DATABASES.get(spec.call, ())}},
+        # file again: the bench times the calls, it does not judge the routing. The
+        # call first runs once, untimed, on a copy of its own (``warmup``).
+        databases=databases,
         params=params,
         hooks_path=str(spec.hooks_path) if spec.hooks_path else None,
         measure_memory=memory,
@@ -315,19 +326,24 @@ def measure(
     """Time (median), queries, rows fetched and peak memory of one version of an exercise.
 
     Each run is a child process, as in grading: what one version declares (an
-    index on a shared model) never leaks into the next.
+    index on a shared model) never leaks into the next. The timed call is warm:
+    the child first makes the same call on a copy of its own, untimed, so that
+    compiling statements and loading modules are not what is compared.
     """
     times: list[float] = []
     last: RunRecord | None = None
     with tempfile.TemporaryDirectory() as workdir:
         for _ in range(repeat):
-            url = backend.copy(template)
+            url, warm = backend.copy(template), backend.copy(template)
             try:
                 last = run_job(
-                    bench_job(spec, module, url, params, workdir, memory=False), 600, 4096
+                    bench_job(spec, module, url, params, workdir, memory=False, warmup=warm),
+                    600,
+                    4096,
                 )
             finally:
                 backend.drop(url)
+                backend.drop(warm)
             if last.failure is not None:
                 return {"error": last.failure.message}
             times.append(last.duration)

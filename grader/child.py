@@ -270,6 +270,40 @@ CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
 CALL_DATABASES: dict[str, tuple[str, ...]] = {"primary_replica": ("replica",)}
 
 
+#: Prefix of database roles that only warm a call up (benchmarks, never grading).
+WARMUP = "warmup_"
+
+
+def _warm_up(
+    fn: Callable[..., Any],
+    style: CallStyle,
+    engines: dict[str, Engine],
+    module: ModuleType,
+    hooks: Any,
+    job: Job,
+) -> None:
+    """Call ``fn`` once, unrecorded, on copies of its own, so that the timed call is warm.
+
+    Benchmarks compare the starter and the solution on warm calls (statements
+    compiled, mappers configured, modules imported), as an application would
+    run them; grading never warms up, as it judges statements, not time.
+    """
+    folder = os.getcwd()
+    try:
+        if job.workdir:
+            os.chdir(job.workdir)
+        prepare = getattr(hooks, "prepare", None)
+        if prepare is not None:
+            prepare(engines, module, job)
+        style(fn, engines, job.params, job)
+    except Exception:  # a warm-up that fails leaves the timed call cold, nothing more
+        pass
+    finally:
+        os.chdir(folder)
+        for engine in engines.values():
+            engine.dispose()
+
+
 def _engines(job: Job) -> dict[str, Engine]:
     engines = {name: create_engine(url) for name, url in job.databases.items()}
     for engine in engines.values():
@@ -370,6 +404,7 @@ def _execute(job: Job, guard: Guard) -> RunRecord:
 
     try:
         engines = _engines(job)
+        warm = {n[len(WARMUP) :]: engines.pop(n) for n in list(engines) if n.startswith(WARMUP)}
         _prime(engines)
         hooks = _hooks(job)
         style = CALL_STYLES[job.call]
@@ -426,6 +461,9 @@ def _execute(job: Job, guard: Guard) -> RunRecord:
             prepare(engines, module, job)
         except Exception as exc:
             return hook_failed("prepare", exc)
+
+    if warm:
+        _warm_up(fn, style, warm, module, hooks, job)
 
     take = getattr(hooks, "snapshot", None)
     baseline = None
