@@ -3,7 +3,7 @@
 Prints tables; every comparison is a ratio taken in the same run. Usage:
 
     python bench/run.py            # every section at full size
-    python bench/run.py --quick    # smaller sizes, under a minute
+    python bench/run.py --quick    # smaller sizes, about a minute
     python bench/run.py --section capture --section teaching
     python bench/run.py --teaching filter_limit   # one exercise's evidence
 
@@ -112,7 +112,9 @@ def section_grading(catalog: Catalog, quick: bool, dialects: list[str]) -> None:
     for dialect in dialects:
         url = None if dialect == "sqlite" else dialect
         # Build the seeded templates first: a course grades many submissions per seed.
-        grade(catalog.solutions_dir, catalog, (), GradeOptions(seed=1234, db_url=url))
+        # (--quick skips that and times the first grading, templates included.)
+        if not quick:
+            grade(catalog.solutions_dir, catalog, (), GradeOptions(seed=1234, db_url=url))
         started = time.perf_counter()
         report = grade(catalog.solutions_dir, catalog, (), GradeOptions(seed=1234, db_url=url))
         total = time.perf_counter() - started
@@ -384,12 +386,12 @@ def teaching_on(catalog: Catalog, quick: bool, ids: list[str], url: str | None) 
                 continue
             size_name = spec.options.get("bench_dataset", "large")
             if quick:
-                size_name = spec.dataset
+                size_name = "small"
             size = dataset.size_named(size_name)
             hooks = _hooks(spec)
             template = backend.template(size, 1, getattr(hooks, "METADATA", None))
             params = _params(spec, hooks, template, 1)
-            repeat = 3 if quick else 5
+            repeat = 1 if quick else 5
             starter = measure(
                 spec, catalog.exercises_dir / spec.id / TASK_FILE, backend, template, params, repeat
             )
@@ -474,7 +476,8 @@ def section_scale(catalog: Catalog, quick: bool) -> None:
         with tempfile.TemporaryDirectory() as folder:
             sized = _catalog_at_size(catalog, Path(folder), size)
             options = GradeOptions(seed=77)
-            grade(sized.solutions_dir, sized, SCALE_EXERCISES, options)  # templates
+            if not quick:
+                grade(sized.solutions_dir, sized, SCALE_EXERCISES, options)  # templates
             started = time.perf_counter()
             report = grade(sized.solutions_dir, sized, SCALE_EXERCISES, options)
             elapsed = time.perf_counter() - started
@@ -486,7 +489,7 @@ def section_scale(catalog: Catalog, quick: bool) -> None:
         )
     print(table(["size", "users", "tasks", "total s", *SCALE_EXERCISES, "score"], rows))
     print("\n(no_n_plus_one always grades a second run on the large size)\n")
-    students = "12" if quick else "100"
+    students = "6" if quick else "100"
     _script("bulk.py", "--students", students)
 
 
@@ -511,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small sizes: the whole run in under a minute"
+        "--quick", action="store_true", help="small sizes: the whole run in about a minute"
     )
     parser.add_argument(
         "--section", action="append", choices=SECTIONS, help="run only these sections"
@@ -544,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         section_scale(catalog, args.quick)
     if "sandbox" in sections:
         print("## 6. Child process overhead per run\n")
-        _script("sandbox_overhead.py", "--runs", "10" if args.quick else "20")
+        _script("sandbox_overhead.py", "--runs", "5" if args.quick else "20")
     if "dashboard" in sections:
         print("## 7. Dashboard: ingest and render a class\n")
         _script("dashboard.py", "--students", "200" if args.quick else "2000")
