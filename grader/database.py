@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 import uuid
@@ -28,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from grader import dataset
 from grader.dataset import DatasetSize
 from grader.domain import Base
-from grader.errors import DatabaseError, UsageError
+from grader.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -209,26 +208,5 @@ def internal_engine(url: str) -> Iterator[Engine]:
     engine = create_engine(url)
     try:
         yield engine
-    finally:
-        engine.dispose()
-
-
-def sqlite_version() -> str:
-    """The SQLite library version in this Python."""
-    return sqlite3.sqlite_version
-
-
-def check_reachable(url: str) -> None:
-    """Connect once to ``url``.
-
-    Raises:
-        DatabaseError: It cannot be reached; the message says how to start it.
-    """
-    engine = create_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except Exception as exc:
-        raise DatabaseError(f"cannot reach {make_url(url).render_as_string()}: {exc}") from None
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ import enum
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,8 +278,3 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def sum_points(results: Sequence[CheckResult]) -> int:
-    """Points earned by ``results``."""
-    return sum(r.points for r in results)

@@ -32,7 +32,7 @@ from grader.errors import OrmgradeError
 from grader.manifest import protected_file_warnings
 from grader.plan import Plan, PlanError, explain
 from grader.results import CheckResult, ExerciseResult, GradeReport, Outcome
-from grader.run import Failure, FailureKind, Job, RunRecord
+from grader.run import Failure, Job, RunRecord
 from grader.sandbox import run_job, stop_all
 from grader.spec import ExerciseSpec
 from grader.submission import locate, stage, submission_notes
@@ -190,13 +190,7 @@ def grade_exercise(session: GradingSession, spec: ExerciseSpec, submission: Path
     except Exception as exc:  # a bug of ours or a broken environment
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = failed_result(spec, Outcome.GRADER_ERROR, f"grader error: {detail}")
-    return _with_duration(result, time.perf_counter() - started)
-
-
-def _with_duration(result: ExerciseResult, seconds: float) -> ExerciseResult:
-    from dataclasses import replace
-
-    return replace(result, duration=seconds)
+    return replace(result, duration=time.perf_counter() - started)
 
 
 def failed_result(
@@ -524,14 +518,8 @@ def _explain_all(url: str, run: RunRecord) -> dict[int, Plan | str]:
 EXERCISE_KINDS["query"] = grade_query_exercise
 
 
-def failure_kind_label(kind: str) -> str:
-    """A short human label for a `FailureKind` value."""
-    return kind.replace("_", " ")
-
-
 __all__ = [
     "EXERCISE_KINDS",
-    "FailureKind",
     "GradeOptions",
     "GradingSession",
     "grade",

@@ -16,7 +16,7 @@ import pytest
 from grader.catalog import Catalog
 from grader.results import ExerciseResult, GradeReport
 from grader.runner import GradeOptions
-from grader.verify import VerifyReport, solution_problems, starter_problems, verify
+from grader.verify import GATE, VerifyReport, solution_problems, starter_problems, verify
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -65,6 +65,30 @@ def test_starter_correct_but_slow(verified: VerifyReport, exercise_id: str) -> N
     result = result_of(verified.starters, exercise_id)
     assert starter_problems(result) == [], f"seed {SEED}"
     assert result.score < result.max_score
+
+
+#: What each query starter is slow at on SQLite: exactly the checks it must fail.
+STARTER_FAILS = {
+    "pagination": ["order_by_in_sql", "limit_in_sql", "offset_in_sql"],
+    "keyset_pagination": ["no_offset", "seek_in_plan"],
+    "index_lookup": ["index_search"],
+    "count_exists": ["one_row_fetched"],
+    "aggregate_report": ["max_queries", "aggregated_in_sql"],
+    "join_types": ["max_queries", "left_outer_join", "aggregated_in_sql"],
+    "bulk_export": ["peak_memory"],
+    "bulk_insert": ["insert_budget"],
+    "bulk_update": ["update_budget"],
+    "transaction_atomic": ["atomic"],
+    "read_replica_routing": ["routing"],
+}
+
+
+@pytest.mark.parametrize("exercise_id", list(STARTER_FAILS))
+@pytest.mark.parametrize("verified", [pytest.param("sqlite")], indirect=True)
+def test_starter_fails_exactly_what_it_teaches(verified: VerifyReport, exercise_id: str) -> None:
+    result = result_of(verified.starters, exercise_id)
+    assert result.check(GATE).passed
+    assert [c.name for c in result.checks if not c.passed] == STARTER_FAILS[exercise_id]
 
 
 @pytest.mark.parametrize("verified", DIALECTS, indirect=True)

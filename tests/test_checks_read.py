@@ -45,7 +45,7 @@ from grader.sqlshape import parse_statement
 from tests.conftest import case_dir
 from tests.recording import check, evaluation, record, seeded_engine
 
-#: The dataset seed of every graded case (test_catalog_read uses it too, so the
+#: The dataset seed of every graded case (test_checks_write uses it too, so the
 #: seeded templates are built once per test session).
 SEED = 7
 WRONG = WRONG_RESULT.split("{")[0]

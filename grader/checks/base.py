@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
@@ -155,25 +155,24 @@ def needs_of(checks: Sequence[Check]) -> frozenset[str]:
 def judge_all(
     checks: Sequence[Check],
     evaluation: Evaluation,
-    on_error: Callable[[Check, BaseException], Verdict] | None = None,
 ) -> tuple[CheckResult, ...]:
     """Judge every check and attach points.
 
     The gate checks (correct_result) are judged first; when one fails, the
-    others earn nothing and say so. A check that raises is a grader bug: it is
-    handed to ``on_error`` or re-raised.
+    others earn nothing and say so. A check that raises is a grader bug: the
+    exception propagates, and the runner reports a grader error.
     """
     verdicts: dict[str, Verdict] = {}
     for check in checks:
         if check.gate:
-            verdicts[check.name] = _safe(check, evaluation, on_error)
+            verdicts[check.name] = check.judge(evaluation)
     gate_ok = all(v.passed for v in verdicts.values())
     results = []
     for check in checks:
         if check.name in verdicts:
             verdict = verdicts[check.name]
         elif gate_ok:
-            verdict = _safe(check, evaluation, on_error)
+            verdict = check.judge(evaluation)
         else:
             verdict = Verdict(False, NOT_JUDGED, hint=NOT_JUDGED_HINT)
         points = check.spec.points if verdict.passed else 0
@@ -190,16 +189,3 @@ def judge_all(
             )
         )
     return tuple(results)
-
-
-def _safe(
-    check: Check,
-    evaluation: Evaluation,
-    on_error: Callable[[Check, BaseException], Verdict] | None,
-) -> Verdict:
-    try:
-        return check.judge(evaluation)
-    except Exception as exc:
-        if on_error is None:
-            raise
-        return on_error(check, exc)
