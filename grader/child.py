@@ -26,6 +26,7 @@ import traceback
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,9 +35,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from grader import audit
 from grader.capture import INTERNAL_OPTION, QueryLog, capture
 from grader.fault import inject_write_fault
-from grader.guard import CHANGED, Guard, Seal, tampering
+from grader.guard import CHANGED, UNACCOUNTED, Guard, Seal, explained_traces, tampering
 from grader.run import Failure, FailureKind, Job, RunRecord
 
 #: Most items a returned iterable may yield before it is called endless.
@@ -349,6 +351,7 @@ def execute(job: Job) -> RunRecord:
     compared with what it was then).
     """
     guard = Guard.install()
+    event.listen(Engine, "before_cursor_execute", _report_statement)
     try:
         seal = Seal()
         checks: tuple[Any, Any] = (guard.verify, seal.broken)
@@ -359,7 +362,7 @@ def execute(job: Job) -> RunRecord:
             failure = Failure(FailureKind.MEMORY, OUT_OF_MEMORY)
             return RunRecord(role=job.role, purpose=job.purpose, failure=failure)
         except BaseException as exc:  # the grader's code failed, or was made to
-            broken = seal.broken()
+            broken = [*_account_problems(None), *seal.broken()]
             kind, message = FailureKind.GRADER, GRADER_FAILED.format(exception=describe(exc))
             if broken:
                 kind, message = FailureKind.TAMPERING, tampering("; ".join(broken))
@@ -368,6 +371,11 @@ def execute(job: Job) -> RunRecord:
                 purpose=job.purpose,
                 failure=Failure(kind, message, _grader_traceback(exc)),
             )
+        refused = _account_problems(record.log if record.ok else None)
+        if refused:
+            refused += [p for p in checks[1]() if p not in refused]
+            failure = Failure(FailureKind.TAMPERING, tampering("; ".join(refused)))
+            return replace(record, failure=failure, value=None)
         if record.failure is not None and record.failure.kind != FailureKind.FAULT:
             return record
         problems = [*checks[0](record.log), *checks[1]()]
@@ -383,6 +391,26 @@ def execute(job: Job) -> RunRecord:
         return record
     finally:
         guard.uninstall()
+        with contextlib.suppress(Exception):
+            event.remove(Engine, "before_cursor_execute", _report_statement)
+
+
+def _report_statement(*args: Any) -> None:
+    """Tell the audit hook that SQLAlchemy sends a statement (any engine, any dialect)."""
+    sys.audit(audit.SA_STATEMENT, args[2] if len(args) > 2 else None)
+
+
+def _account_problems(log: QueryLog | None) -> list[str]:
+    """What the audit hook refused or counted against the run, as tampering descriptions."""
+    account = audit.account()
+    problems = list(account.refusals)
+    if account.outside:
+        problems.append(audit.OUTSIDE_STATEMENTS.format(count=account.outside))
+    if log is not None and account.seen:
+        explained = explained_traces(log)
+        if account.seen > explained:
+            problems.append(UNACCOUNTED.format(seen=account.seen, explained=explained))
+    return problems
 
 
 def _execute(job: Job, guard: Guard) -> RunRecord:
@@ -422,6 +450,10 @@ def _execute(job: Job, guard: Guard) -> RunRecord:
 
     module_name = f"ormgrade_{job.role}_{job.exercise_id}"
     file = Path(job.module_path).name
+    # Nothing of the submission has run yet: from here on the audit hook refuses
+    # what a run may not do, and counts statements run at import time against it.
+    sys.dont_write_bytecode = True
+    audit.arm()
     try:
         module = load_module(job.module_path, module_name)
     except SyntaxError as exc:
@@ -436,6 +468,8 @@ def _execute(job: Job, guard: Guard) -> RunRecord:
     except BaseException as exc:  # the submission's code raised
         message = IMPORT_FAILED.format(file=file, exception=describe(exc))
         return failed(FailureKind.IMPORT, message, exc)
+    finally:
+        audit.set_phase("idle")
 
     try:
         fn = getattr(module, job.entry, None)
@@ -490,7 +524,11 @@ def _execute(job: Job, guard: Guard) -> RunRecord:
             inject_write_fault(engines["main"], job.fault_after_rows) as fault,
             guard.recording(live.record_driver_sql, engines.values()),
         ):
-            value = style(fn, engines, job.params, job)
+            audit.set_phase("call")
+            try:
+                value = style(fn, engines, job.params, job)
+            finally:
+                audit.set_phase("idle")
         if job.measure_memory:
             peak = tracemalloc.get_traced_memory()[1]
     except BadReturn as exc:

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from grader import audit
 from grader.capture import QueryLog
 
 #: Prefix of every tampering message; a run that trips it earns nothing.
@@ -209,8 +210,11 @@ class Guard:
         state = _ConnectionState()
         self.states[connection] = state
         ref = weakref.ref(connection)
+        report = sys.audit  # bound now: a replaced sys.audit does not silence the account
 
         def dispatch(sql: str) -> None:
+            if sql != self.probe_sql:
+                report(audit.STATEMENT, ref(), sql)
             self._dispatch(ref, state, sql)
 
         _BaseConnection.set_trace_callback(connection, dispatch)
@@ -303,12 +307,14 @@ class Guard:
                     event.remove(engine, "connect", fn)
 
     def _setup_begins(self, dbapi_connection: Any, connection_record: Any) -> None:
+        sys.audit(audit.SETUP, dbapi_connection, True)
         state = self.states.get(dbapi_connection)
         if state is not None and not state.setting_up:
             state.setting_up = True
             self.setups_open += 1
 
     def _setup_ends(self, dbapi_connection: Any, connection_record: Any) -> None:
+        sys.audit(audit.SETUP, dbapi_connection, False)
         state = self.states.get(dbapi_connection)
         if state is not None and state.setting_up:
             state.setting_up = False

@@ -25,7 +25,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-import resource
+import secrets
 import signal
 import sys
 import threading
@@ -34,8 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from grader import audit
 from grader.capture import CapturedStatement, QueryLog
 from grader.child import OUT_OF_MEMORY, execute
+from grader.database import default_cache_dir
+from grader.process_platform import ChildLimits, current
 from grader.guard import LISTENERS_REMOVED, tampering
 from grader.run import Failure, FailureKind, Job, RunRecord
 
@@ -45,6 +48,8 @@ GRACE = 1.0
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 #: Largest file a child may write (its database copy included), in MiB.
 FILE_LIMIT_MB = 512
+#: Seconds a child waits, once its record is sent, for the parent to end it.
+FAREWELL = 10.0
 
 # -- messages -----------------------------------------------------------------
 TIMED_OUT = (
@@ -78,8 +83,10 @@ def _mp_context() -> Any:
     global _context
     with _context_lock:
         if _context is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(list(PRELOAD))
+            method = current().start_method
+            ctx = multiprocessing.get_context(method)
+            if method == "forkserver":
+                ctx.set_forkserver_preload(list(PRELOAD))
             _context = ctx
         return _context
 
@@ -92,32 +99,18 @@ class Limits:
         timeout: Wall-clock seconds of the run (CPU seconds are capped a little above).
         memory_mb: Address-space limit in MiB.
         file_mb: Largest file the child may write, in MiB.
+        hidden: Folders the child's code may not read (the template cache).
     """
 
     timeout: float
     memory_mb: int
     file_mb: int = FILE_LIMIT_MB
+    hidden: tuple[str, ...] = ()
 
     @property
     def cpu_seconds(self) -> int:
         """The CPU-time limit: the wall-clock limit and the grace, rounded up."""
         return math.ceil(self.timeout + GRACE) + 1
-
-
-def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
-    # Refused here (a lower hard limit): the parent's deadline still holds.
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(which, (soft, soft if hard is None else hard))
-
-
-def _apply_limits(limits: Limits) -> None:
-    memory = limits.memory_mb * 1024 * 1024
-    _set_limit(resource.RLIMIT_AS, memory)
-    _set_limit(resource.RLIMIT_FSIZE, limits.file_mb * 1024 * 1024)
-    _set_limit(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 2)
-    _set_limit(resource.RLIMIT_CORE, 0)
-    # Writing past the file limit raises an error in the writer instead of killing it.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _child_main(
@@ -127,12 +120,17 @@ def _child_main(
     sender: Any,
     target: Callable[[Job], RunRecord] | None = None,
 ) -> None:
-    with contextlib.suppress(OSError):
-        os.setsid()
     os.dup2(output.fileno(), 1)
     os.dup2(output.fileno(), 2)
     output.close()
-    _apply_limits(limits)
+    current().enter_child(
+        ChildLimits(
+            memory_bytes=limits.memory_mb * 1024 * 1024,
+            file_bytes=limits.file_mb * 1024 * 1024,
+            cpu_seconds=limits.cpu_seconds,
+        )
+    )
+    _enter_run_folder(job, limits)
     try:
         record = (target or execute)(job)
     except MemoryError:
@@ -144,7 +142,40 @@ def _child_main(
             stream.flush()
     with contextlib.suppress(BaseException):
         sender.send_bytes(_encode(record, job))
+    # The parent kills this process once it has the record, after every process it
+    # started (it is their subreaper): exiting first would orphan them.
+    with contextlib.suppress(BaseException):
+        time.sleep(FAREWELL)
     os._exit(0)
+
+
+def _enter_run_folder(job: Job, limits: Limits) -> None:
+    """Make the run's folder its cwd, HOME and TMPDIR, and install the audit hook."""
+    import tempfile
+
+    folder = job.workdir or tempfile.mkdtemp(prefix="run-")
+    os.makedirs(os.path.join(folder, "tmp"), exist_ok=True)
+    os.chdir(folder)
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[name] = os.path.join(folder, "tmp")
+    os.environ["HOME"] = folder
+    tempfile.tempdir = None
+    databases = tuple(
+        path for url in job.databases.values() if (path := _sqlite_file(url)) is not None
+    )
+    trusted = (job.hooks_path,) if job.hooks_path else ()
+    audit.install(
+        audit.RunPolicy(
+            run_dir=folder, databases=databases, hidden=limits.hidden, trusted_files=trusted
+        )
+    )
+
+
+def _sqlite_file(url: str) -> str | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return path.split("?", 1)[0] or None
 
 
 def _failed(job: Job, kind: str, message: str) -> RunRecord:
@@ -345,9 +376,11 @@ def run_job(
     ctx = _mp_context()
     receiver, sender = ctx.Pipe(duplex=False)
     output_reader, output_writer = ctx.Pipe(duplex=False)
-    limits = Limits(timeout, memory_mb)
+    limits = Limits(timeout, memory_mb, hidden=(str(default_cache_dir()),))
+    # The child is not told what the run is for: its record names it by a token.
+    sent = replace(job, purpose=secrets.token_hex(6))
     process = ctx.Process(
-        target=_child_main, args=(job, limits, output_writer, sender, target), daemon=True
+        target=_child_main, args=(sent, limits, output_writer, sender, target), daemon=True
     )
     try:
         process.start()
@@ -393,23 +426,18 @@ def run_job(
         output = collector.finish()
     elapsed = time.perf_counter() - started
     if payload is not None:
-        record = load_record(payload, job)
+        record = load_record(payload, sent)
     else:
-        record = _failed(job, *_ending(ending, process.exitcode, elapsed, timeout, stopped))
-    return replace(record, output=output)
+        record = _failed(sent, *_ending(ending, process.exitcode, elapsed, timeout, stopped))
+    return replace(record, purpose=job.purpose, output=output)
 
 
 def _kill(process: Any) -> None:
-    """Kill the child's whole session (whatever it started), then the child.
-
-    The session's process group keeps the child's pid as its id for as long as
-    any member lives, so the id cannot have been reused by a stranger.
-    """
+    """Kill every process the child started, wherever it went, then the child."""
     pid = process.pid
     if pid is None:
         return
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
+    current().kill_tree(pid)
     with contextlib.suppress(OSError, ValueError):
         process.kill()
 

@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, event
 
+from grader.audit import ALWAYS_REFUSED, REFUSED
 from grader.capture import CapturedStatement, QueryLog
 from grader.catalog import Catalog
 from grader.checks.query import GROWING_QUERIES, TOO_MANY_QUERIES, WRONG_RESULT
@@ -387,7 +388,9 @@ def test_patched_grader_child_is_tampering(grade_case: Grader, session: GradingS
 
 
 def test_trimmed_log_is_tampering(grade_case: Grader, session: GradingSession) -> None:
-    _tampering(grade_case, session, UNACCOUNTED)
+    # The recorder's records are reached through gc, which the audit hook refuses.
+    error = _tampering(grade_case, session, REFUSED)
+    assert ALWAYS_REFUSED["gc.get_objects"] in error
 
 
 def test_forged_result_on_the_channel_is_refused(
@@ -395,8 +398,9 @@ def test_forged_result_on_the_channel_is_refused(
 ) -> None:
     error = crashed(grade_case(session))
     assert matches(TAMPERING, error)
-    assert matches(REJECTED, error)
-    assert "posix.system is not allowed" in error
+    # The channel is found through gc, which the audit hook refuses; a forged
+    # payload that gets through is refused by the loader (test_record_loader_…).
+    assert ALWAYS_REFUSED["gc.get_objects"] in error
     backend_dir = Path(session.backend.work_dir or "")  # type: ignore[attr-defined]
     assert not (backend_dir / "forged-record-ran").exists()
 
@@ -437,25 +441,20 @@ def test_killed_forkserver_does_not_stop_the_run(
 
 
 def test_parent_never_imports_submission_code(grade_case: Grader, session: GradingSession) -> None:
-    backend_dir = Path(session.backend.work_dir or "")  # type: ignore[attr-defined]
-    for old in backend_dir.glob("imported-by-*"):
-        old.unlink()
     result = grade_case(session)
-    markers = list(backend_dir.glob("imported-by-*"))
-    assert markers, "the submission was never imported"
-    assert all(int(m.name.removeprefix("imported-by-")) != os.getpid() for m in markers)
+    error = crashed(result)
+    found = re.search(r"imported-by-(\d+)", error)
+    assert found, "the submission was never imported"
+    assert int(found.group(1)) != os.getpid()
     assert not [name for name in sys.modules if name.startswith("ormgrade_submission")]
-    assert not result.passed
 
 
 def test_processes_it_starts_are_killed(grade_case: Grader, session: GradingSession) -> None:
-    grade_case(session)
-    backend_dir = Path(session.backend.work_dir or "")  # type: ignore[attr-defined]
-    pid = int((backend_dir / "grandchild.pid").read_text())
-    deadline = time.monotonic() + 5
-    while running(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not running(pid)
+    # os.fork is refused inside the run; `test_escaped_grandchild_is_killed_at_the_end`
+    # shows that a process started around the refusal dies with the run anyway.
+    error = crashed(grade_case(session))
+    assert matches(TAMPERING, error)
+    assert ALWAYS_REFUSED["os.fork"] in error
 
 
 def running(pid: int) -> bool:
