@@ -90,6 +90,7 @@ ALWAYS_REFUSED = {
     "sys.settrace": "installing a trace function (sys.settrace)",
     "sys.addaudithook": "adding an audit hook",
     "sys.remote_exec": "running code in another process",
+    "_posixsubprocess.fork_exec": "starting a process (_posixsubprocess.fork_exec)",
 }
 #: Modules whose import is refused once armed (they reach below Python).
 REFUSED_IMPORTS = {
@@ -355,9 +356,9 @@ def install(policy: RunPolicy) -> None:
                 refuse("opening a database connection while task.py is imported")
             database = args[0]
             real = _real(database)
-            if real is not None and database not in (":memory:", "") and real not in databases:
-                if not str(database).startswith("file:"):
-                    refuse("opening a SQLite database other than the run's own")
+            own = real is None or database in (":memory:", "") or real in databases
+            if not own and not str(database).startswith("file:"):
+                refuse("opening a SQLite database other than the run's own")
         elif event in ("socket.connect", "socket.getaddrinfo"):
             if state["importing"]:
                 refuse("opening a network connection while task.py is imported")
@@ -376,8 +377,10 @@ def install(policy: RunPolicy) -> None:
         if event == "object.__getattr__" and args[1] not in FRAME_ATTRIBUTES:
             return
         # getframe(0) is check, (1) hook, (2) the frame that raised the event.
-        asker = getframe(3)
-        if event == "sys._getframe" or (asker is not None and "inspect" in asker.f_code.co_filename):
+        asker: FrameType | None = getframe(3)
+        if event == "sys._getframe" or (
+            asker is not None and "inspect" in asker.f_code.co_filename
+        ):
             # inspect hands frames to its caller: judge whoever called it.
             asker = first_caller(asker, (os.sep + "inspect.py",))
         elif asker is not None and asker.f_code.co_name in ("walk_tb", "walk_stack"):
@@ -401,6 +404,25 @@ def install(policy: RunPolicy) -> None:
             refuse(f"making code or functions by hand ({event})")
 
     sys.addaudithook(hook)
+    _replace_fork_exec()
+
+
+FORK_EXEC = "_posixsubprocess.fork_exec"
+
+
+def _refused_fork_exec(*args: Any) -> Any:
+    """Stands in for ``_posixsubprocess.fork_exec``, which raises no audit event of its own."""
+    sys.audit(FORK_EXEC)
+    raise Refused(REFUSED.format(what=ALWAYS_REFUSED[FORK_EXEC]))
+
+
+def _replace_fork_exec() -> None:
+    # The C function that forks below subprocess.Popen is taken out of the modules
+    # that hold it; importing it afresh is refused (REFUSED_IMPORTS).
+    for name, attribute in (("_posixsubprocess", "fork_exec"), ("subprocess", "_fork_exec")):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, attribute):
+            setattr(module, attribute, _refused_fork_exec)
 
 
 def arm() -> None:

@@ -18,6 +18,7 @@ the results folder and reused by later runs, so the class is comparable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -37,6 +38,7 @@ from typing import Any
 
 from grader import __version__
 from grader.catalog import Catalog
+from grader.database import backend_for
 from grader.errors import SubmissionError, UsageError
 from grader.gradebook import (
     REFERENCE_FILE,
@@ -46,6 +48,7 @@ from grader.gradebook import (
     results_file_name,
 )
 from grader.manifest import protected_file_warnings
+from grader.process_platform import current
 from grader.results import GradeReport, Outcome, from_json, to_json, write_atomic
 from grader.runner import GradeOptions, grade, new_seed, open_session
 from grader.spec import ExerciseSpec
@@ -519,6 +522,7 @@ def _interrupt_once(signum: int, frame: Any) -> None:
 
 def _worker_main(conn: multiprocessing.connection.Connection, setup: _WorkerSetup) -> None:
     """Grade the students the parent sends, one at a time, with one session."""
+    current().die_with_parent()  # killed with grade-all: its sandbox then ends its runs
     signal.signal(signal.SIGINT, _interrupt_once)
     session = None
     interrupted = False
@@ -579,6 +583,14 @@ def _stop_workers(workers: Iterable[_Worker], interrupt: bool) -> None:
             worker.process.kill()
             worker.process.join(2)
         worker.conn.close()
+
+
+def _drop_leftovers(db_url: str | None) -> None:
+    """Drop the run databases of workers that are gone (a server backend does it as it opens)."""
+    if db_url is None or db_url.startswith("sqlite"):
+        return
+    with contextlib.suppress(Exception):  # the server is unreachable: the next grading drops them
+        backend_for(db_url).close()
 
 
 # -- running ----------------------------------------------------------------------------
@@ -708,6 +720,7 @@ def run_grade_all(plan: BulkPlan, jobs: int = 1, progress: Progress | None = Non
         interrupted = True
     finally:
         _stop_workers(workers, interrupt=interrupted)
+        _drop_leftovers(plan.options.db_url)
     if plan.gradebook is not None:
         # The results files are the record; the gradebook is brought up to date
         # from them (idempotently), also after an interrupt.

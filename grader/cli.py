@@ -17,6 +17,13 @@ import click
 from grader import __version__
 from grader.catalog import Catalog, discover
 from grader.config_file import resolve_db_url
+from grader.database import (
+    DEFAULT_CACHE_MAX_MB,
+    cache_entries,
+    cache_max_bytes,
+    clear_cache,
+    default_cache_dir,
+)
 from grader.errors import OrmgradeError
 from grader.notebook import exercise_of, write_notebooks
 from grader.release import gradescope_bundle, release
@@ -516,6 +523,40 @@ def export_command(results_dir: Path, csv_path: Path, gradebook: str | None) -> 
     _echo_skipped(ingested.skipped)
     write_atomic(csv_path, gradebook_csv(records))
     click.echo(f"{csv_path}: {len(records)} student(s)")
+
+
+CACHE_HELP = (
+    "The cache of seeded SQLite templates ($ORMGRADE_CACHE, else ~/.cache/ormgrade). It is "
+    "kept under $ORMGRADE_CACHE_MAX_MB MiB (default {default}), least recently used "
+    "templates removed first; a template a running grading uses is never removed."
+)
+
+
+@main.group("cache", help=CACHE_HELP.format(default=DEFAULT_CACHE_MAX_MB))
+def cache_group() -> None:
+    """The seeded-template cache."""
+
+
+@cache_group.command("show")
+@errors_to_messages
+def cache_show_command() -> None:
+    """List the cached templates (least recently used first), their sizes and the cap."""
+    entries = cache_entries()
+    total = sum(e.size for e in entries)
+    click.echo(f"cache: {default_cache_dir()}")
+    for entry in entries:
+        pinned = "  (in use)" if entry.pinned else ""
+        click.echo(f"  {entry.path.name}  {entry.size / 2**20:8.1f} MiB{pinned}")
+    cap = cache_max_bytes() / 2**20
+    click.echo(f"{len(entries)} template(s), {total / 2**20:.1f} MiB of {cap:.0f} MiB")
+
+
+@cache_group.command("clear")
+@errors_to_messages
+def cache_clear_command() -> None:
+    """Remove every cached template that no running grading uses."""
+    removed = clear_cache()
+    click.echo(f"removed {len(removed)} template(s) from {default_cache_dir()}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -72,6 +72,10 @@ class ProcessPlatform(Protocol):
         """Kill every process the calling process started (a child, before it exits)."""
         ...
 
+    def die_with_parent(self) -> None:
+        """End the calling process when its parent dies (a grade-all worker)."""
+        ...
+
 
 def _libc_prctl(option: int, value: int) -> bool:
     """``prctl(option, value)``; False where there is no prctl (not Linux)."""
@@ -138,6 +142,7 @@ class PosixPlatform:
     def enter_child(self, limits: ChildLimits) -> None:
         import resource
 
+        _drop_forkserver_alive_fd()
         with contextlib.suppress(OSError):
             os.setsid()
         _libc_prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -174,6 +179,9 @@ class PosixPlatform:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 
+    def die_with_parent(self) -> None:
+        _libc_prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
     def kill_descendants(self) -> None:
         me = os.getpid()
         for _ in range(KILL_ROUNDS):
@@ -187,6 +195,22 @@ class PosixPlatform:
                 with contextlib.suppress(OSError):
                     os.waitpid(other, os.WNOHANG)
             time.sleep(0.005)
+
+
+def _drop_forkserver_alive_fd() -> None:
+    """Close the forkserver's "parent alive" pipe that multiprocessing hands every child.
+
+    The forkserver exits when that pipe reaches end of file, which is how it
+    notices that the grading process died; a child holding a copy keeps it
+    alive, and with it the child (whose death signal waits for the forkserver).
+    """
+    module = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(module, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
 
 
 _current: ProcessPlatform | None = None

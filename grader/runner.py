@@ -9,6 +9,7 @@ other exercises are graded regardless.
 from __future__ import annotations
 
 import random
+import secrets
 import tempfile
 import threading
 import time
@@ -175,7 +176,8 @@ def grade(
         submission=str(submission),
         grader_version=__version__,
         warnings=submission_notes(submission, specs)
-        + protected_file_warnings(catalog.root, submission),
+        + protected_file_warnings(catalog.root, submission)
+        + tuple(getattr(session.backend, "notes", ())),
     )
 
 
@@ -268,8 +270,9 @@ def grade_query_exercise(
 
         def job(role: str, purpose: str, url: str, **extra: Any) -> Job:
             module = oracle_file if role == "oracle" else staged / TASK_FILE
-            run_dir = work / f"{role}-{purpose}"
-            run_dir.mkdir(exist_ok=True)
+            # A random name: the folder does not tell a run what it is for.
+            run_dir = work / f"run-{secrets.token_hex(8)}"
+            run_dir.mkdir()
             return Job(
                 exercise_id=spec.id,
                 role=role,

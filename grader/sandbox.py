@@ -38,8 +38,8 @@ from grader import audit
 from grader.capture import CapturedStatement, QueryLog
 from grader.child import OUT_OF_MEMORY, execute
 from grader.database import default_cache_dir
-from grader.process_platform import ChildLimits, current
 from grader.guard import LISTENERS_REMOVED, tampering
+from grader.process_platform import ChildLimits, current
 from grader.run import Failure, FailureKind, Job, RunRecord
 
 #: Seconds added to a run's timeout before the parent stops the child (its own set-up).

@@ -56,7 +56,13 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from grader import dataset
-from grader.database import SCHEMA_REVISION, Template, _metadata_key
+from grader.database import (
+    SCHEMA_REVISION,
+    Template,
+    _metadata_key,
+    default_cache_dir,
+    keyed_name,
+)
 from grader.dataset import DatasetSize
 from grader.domain import Base
 from grader.errors import DatabaseError, UsageError
@@ -174,7 +180,12 @@ def scratch_name(kind: str) -> str:
 
 
 def template_name(size: DatasetSize, seed: int, metadata: MetaData | None = None) -> str:
-    """The name of the template of (``size``, ``seed``, schema): the same on every machine."""
+    """The name of the template of (``size``, ``seed``, schema).
+
+    A keyed hash (the key of this machine's template cache, `grader.database.cache_key`):
+    the same for every grading that shares the key, and no run can tell the seed
+    from the list of databases on the server.
+    """
     described = (
         size.key,
         seed,
@@ -182,9 +193,8 @@ def template_name(size: DatasetSize, seed: int, metadata: MetaData | None = None
         SCHEMA_REVISION,
         LAYOUT_REVISION,
     )
-    key = hashlib.sha1(repr(described).encode()).hexdigest()[:12]
-    label = re.sub(r"[^a-z0-9]", "", size.name.lower())[:12] or "size"
-    return f"{TEMPLATE_PREFIX}{key}_{label}_s{seed}"[:MAX_NAME]
+    key = keyed_name(default_cache_dir(), *described)
+    return f"{TEMPLATE_PREFIX}{key}"[:MAX_NAME]
 
 
 def _first_line(error: BaseException) -> str:

@@ -19,9 +19,11 @@ import sqlite3
 import string
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,7 @@ from sqlalchemy import create_engine, event
 from grader.audit import ALWAYS_REFUSED, REFUSED
 from grader.capture import CapturedStatement, QueryLog
 from grader.catalog import Catalog
+from grader.checks.base import WRONG_ON_RUN
 from grader.checks.query import GROWING_QUERIES, TOO_MANY_QUERIES, WRONG_RESULT
 from grader.child import (
     BAD_SIGNATURE,
@@ -60,6 +63,7 @@ from grader.guard import (
     Seal,
     explained_traces,
 )
+from grader.process_platform import descendants
 from grader.report import terminal
 from grader.report.sanitize import (
     REPLACEMENT,
@@ -759,3 +763,166 @@ def test_report_brackets_commands_from_messages_and_evidence() -> None:
     assert "\x1b" not in log
     assert outside_brackets(terminal.render_check(check)) == []
     assert to_json(report)  # the results keep the text as it was
+
+
+# -- the grade cannot be faked: every statement counted, wherever the code runs it ----------
+
+
+def _refused(grade_case: Grader, session: GradingSession, *fragments: str) -> str:
+    """Grade the case's eager_loading: a tampering failure naming each of ``fragments``."""
+    error = crashed(grade_case(session, bad="eager_loading", good="filter_limit"))
+    assert matches(TAMPERING, error), error
+    assert matches(REFUSED, error), error
+    for fragment in fragments:
+        assert fragment in error, error
+    return error
+
+
+def test_subprocess_doing_the_work_is_refused(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, ALWAYS_REFUSED["subprocess.Popen"])
+
+
+def test_fork_doing_the_work_is_refused(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, ALWAYS_REFUSED["os.fork"])
+
+
+def test_multiprocessing_doing_the_work_is_refused(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    # Process.start() forks; clearing the daemon flag first changes nothing.
+    _refused(grade_case, session, ALWAYS_REFUSED["os.fork"])
+
+
+def test_posix_spawn_of_the_sqlite_shell_is_refused(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    _refused(grade_case, session, ALWAYS_REFUSED["os.posix_spawn"])
+
+
+def test_fork_exec_below_subprocess_is_refused(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, ALWAYS_REFUSED["_posixsubprocess.fork_exec"])
+
+
+def test_libc_through_ctypes_is_refused(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, "ctypes")
+
+
+def test_statements_at_import_time_are_counted(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, "while task.py is imported")
+
+
+def test_engine_at_import_time_is_refused(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, "while task.py is imported")
+
+
+def test_seed_read_from_the_parent_process_is_refused(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    _refused(grade_case, session, "another process's /proc entry")
+
+
+def test_template_cache_is_out_of_reach(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, "the grader's template cache")
+
+
+def test_switched_off_guard_sink_is_tampering(grade_case: Grader, session: GradingSession) -> None:
+    error = _tampering(grade_case, session, UNACCOUNTED)
+    assert not matches(REFUSED, error)
+
+
+def test_recording_switched_off_from_the_submission_is_refused(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    _refused(grade_case, session, "the grader's own event")
+
+
+def test_frames_of_the_grader_are_out_of_reach(grade_case: Grader, session: GradingSession) -> None:
+    _refused(grade_case, session, "the interpreter's frames")
+
+
+def test_traceback_frames_of_the_grader_are_out_of_reach(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    _refused(grade_case, session, "the interpreter's frames (.tb_frame)")
+
+
+def test_answers_left_in_tmp_for_another_run_are_refused(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    _refused(grade_case, session, "writing a file outside the run's folder")
+    assert not Path("/tmp/ormgrade-shared-answer.json").exists()
+
+
+def test_home_and_temp_folder_are_the_runs_own(grade_case: Grader, session: GradingSession) -> None:
+    result = grade_case(session, bad="eager_loading", good="filter_limit")
+    assert result.passed, terminal.render_exercise(result)
+    # Each run's folder went with the run.
+    assert not list(Path(tempfile.gettempdir()).glob("ormgrade-eager_loading-*"))
+
+
+def test_wrong_answer_on_the_scaled_run_loses_its_check(
+    grade_case: Grader, session: GradingSession
+) -> None:
+    result = grade_case(session, bad="eager_loading", good="filter_limit")
+    assert result.check("correct_result").passed
+    n_plus_one = result.check("no_n_plus_one")
+    assert not n_plus_one.passed
+    assert matches(WRONG_ON_RUN, n_plus_one.message)
+    assert "on the scaled run" in n_plus_one.message
+
+
+def _escape(job: Job) -> RunRecord:
+    """A run's target that starts a grandchild which double-forks into a session of its own.
+
+    It runs before any audit hook (a target replaces the grader's own code), as a
+    process escaping the refusals would.
+    """
+    marker = Path(job.workdir) / "grandchild.pid"
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.setsid()
+            marker.write_text(str(os.getpid()))
+            time.sleep(600)
+        os._exit(0)
+    while not marker.exists():
+        time.sleep(0.01)
+    return RunRecord(role=job.role, purpose=job.purpose, value=int(marker.read_text()))
+
+
+def test_escaped_grandchild_is_killed_at_the_end(tmp_path: Path) -> None:
+    job = replace(_job(tmp_path, "def run(engine):\n    return 1\n"), workdir=str(tmp_path))
+    record = run_job(job, timeout=20, memory_mb=1024, target=_escape)
+    assert record.ok, record.failure
+    pid = int(record.value)
+    deadline = time.monotonic() + 5
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(pid)
+
+
+def test_nothing_outlives_a_killed_grading(tmp_path: Path, catalog: Catalog) -> None:
+    submission = tmp_path / "submission"
+    shutil.copytree(case_dir("test_sleep_in_call_is_stopped"), submission)
+    env = {**os.environ, "ORMGRADE_CACHE": str(tmp_path / "cache")}
+    arguments = ["grade", "filter_limit", "--submission", str(submission), "--seed", str(SEED)]
+    grading = subprocess.Popen(
+        [sys.executable, "-m", "grader", *arguments, "--catalog", str(catalog.root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    tree: list[int] = []
+    while time.monotonic() < deadline:
+        tree = descendants(grading.pid)
+        if len(tree) >= 3:  # the resource tracker, the forkserver and a run's child
+            break
+        time.sleep(0.1)
+    assert tree, "the grading started no process"
+    grading.send_signal(signal.SIGKILL)
+    grading.wait()
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in tree if running(pid)]

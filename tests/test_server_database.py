@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -113,6 +114,8 @@ def test_template_name_is_stable_and_keyed_by_size_seed_and_schema() -> None:
     assert name == template_name(SIZE, 7, Base.metadata)
     assert name != template_name(SIZE, 8)
     assert name != template_name(dataset.SIZES["small"], 7)
+    # A keyed hash: the name does not tell the seed to a run that lists the databases.
+    assert re.fullmatch(r"[0-9a-f]{24}", name.removeprefix(TEMPLATE_PREFIX))
     # A migration exercise's starter schema may differ from another only in a type.
     assert template_name(SIZE, 7, schema_with_priority(Integer)) != template_name(
         SIZE, 7, schema_with_priority(String)

@@ -117,6 +117,7 @@ class MaxRowsFetched(Check):
     """
 
     kind = "max_rows_fetched"
+    statement_based = True
     default_hint = (
         "Look at the rows each statement fetched: can the database answer with one "
         "row (COUNT, EXISTS, SUM) instead of sending the rows you count?"
@@ -165,6 +166,7 @@ class AggregatedInSql(Check):
     """
 
     kind = "aggregated_in_sql"
+    statement_based = True
     default_hint = (
         "Let the database do the counting: GROUP BY the key of each line of the "
         "report and compute the figures with COUNT / SUM in the same SELECT."

@@ -19,6 +19,18 @@ from grader.sqlshape import StatementShape, parse_statement
 #: The message of every check skipped because the result was wrong.
 NOT_JUDGED = "not judged: the result is not correct, and speed only counts for a correct answer"
 NOT_JUDGED_HINT = "Make correct_result pass first."
+#: A check whose further run returned another answer than the starter's on the same data.
+WRONG_ON_RUN = (
+    "not met: on the {run} run this check relies on, the result differs from the "
+    "starter's on the same data ({difference}); every run must be correct, not only the first"
+)
+WRONG_ON_RUN_HINT = "Return the same result whatever the data's size and however it is run."
+#: A statement-based check on a run that read the judged table(s) with no statement.
+NO_STATEMENTS = (
+    "not met: no statement of the run read {tables}, so there are no statements to judge; "
+    "a correct answer must come from the database, not from elsewhere"
+)
+NO_STATEMENTS_HINT = "Read the data with SQL on the session or engine the exercise hands you."
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ class Check:
     default_hint: ClassVar[str] = ""
     #: Judged even when correct_result failed (correct_result itself).
     gate: ClassVar[bool] = False
+    #: Judges the statements that read a table: never met by an answer read with none.
+    statement_based: ClassVar[bool] = False
 
     def __init__(self, spec: CheckSpec) -> None:
         self.spec = spec
@@ -167,10 +181,17 @@ def judge_all(
         if check.gate:
             verdicts[check.name] = check.judge(evaluation)
     gate_ok = all(v.passed for v in verdicts.values())
+    wrong_runs = wrong_further_runs(evaluation) if gate_ok else {}
     results = []
     for check in checks:
+        wrong = next((wrong_runs[n] for n in sorted(check.needs) if n in wrong_runs), None)
         if check.name in verdicts:
             verdict = verdicts[check.name]
+        elif gate_ok and wrong is not None:
+            verdict = Verdict(False, wrong, hint=WRONG_ON_RUN_HINT)
+        elif gate_ok and check.statement_based and (unread := unread_tables(check, evaluation)):
+            tables = ", ".join(sorted(unread))
+            verdict = Verdict(False, NO_STATEMENTS.format(tables=tables), hint=NO_STATEMENTS_HINT)
         elif gate_ok:
             verdict = check.judge(evaluation)
         else:
@@ -189,3 +210,56 @@ def judge_all(
             )
         )
     return tuple(results)
+
+
+def wrong_further_runs(evaluation: Evaluation) -> dict[str, str]:
+    """Why each further run (scaled, memory) is wrong, by the need it serves.
+
+    A check judged on a further run stands on that run's answer too: code that
+    is right on the main run and returns anything on the others must not pass.
+    """
+    from grader.checks.query import describe_difference
+
+    pairs = {
+        "scaled": (evaluation.scaled_oracle, evaluation.scaled),
+        "memory": (evaluation.oracle, evaluation.extra.get("memory")),
+    }
+    wrong: dict[str, str] = {}
+    for need, (expected, got) in pairs.items():
+        if not isinstance(expected, RunRecord) or not isinstance(got, RunRecord):
+            continue
+        if not (expected.ok and got.ok):
+            continue
+        want, have = expected.value, got.value
+        if not evaluation.spec.ordered and isinstance(want, list) and isinstance(have, list):
+            want, have = sorted(want, key=repr), sorted(have, key=repr)
+        if want != have:
+            difference = describe_difference(want, have)
+        elif expected.snapshot != got.snapshot:
+            difference = describe_difference(expected.snapshot, got.snapshot)
+        else:
+            continue
+        wrong[need] = WRONG_ON_RUN.format(run=need, difference=difference)
+    return wrong
+
+
+def unread_tables(check: Check, evaluation: Evaluation) -> frozenset[str]:
+    """The tables ``check`` judges that no statement of the main run touched.
+
+    A check names its table, or judges the tables the starter's statements read.
+    Empty when at least one statement touched one of them.
+    """
+    table = getattr(check, "table", None)
+    if isinstance(table, str):
+        judged = frozenset({table})
+    else:
+        judged = frozenset(
+            name
+            for statement in evaluation.oracle.log.statements
+            for name in parse_statement(statement.sql).tables
+        )
+    if not judged:
+        return frozenset()
+    if any(shape.tables & judged for shape in evaluation.shapes):
+        return frozenset()
+    return judged

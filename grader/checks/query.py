@@ -171,6 +171,7 @@ class MaxQueries(Check):
     """
 
     kind = "max_queries"
+    statement_based = True
     default_hint = "Look at the statements below: which of them could be one statement?"
 
     def configure(self) -> None:
@@ -201,6 +202,7 @@ class NoNPlusOne(Check):
     """
 
     kind = "no_n_plus_one"
+    statement_based = True
     needs = frozenset({"scaled"})
     default_hint = (
         "Watch for statements repeated once per parent row, often lazy loads of a "
@@ -291,6 +293,7 @@ class Clause(Check):
     """
 
     kind = "clause"
+    statement_based = True
     default_hint = "Let the database do this part: it can skip rows you would throw away."
 
     def configure(self) -> None:
@@ -362,6 +365,7 @@ class ColumnProjection(Check):
     """
 
     kind = "column_projection"
+    statement_based = True
     default_hint = "Ask for the columns you use, not for whole objects."
 
     def configure(self) -> None:
@@ -421,6 +425,7 @@ class IndexUsed(Check):
     """
 
     kind = "index_used"
+    statement_based = True
     needs = frozenset({"plans"})
     default_hint = (
         "Read the plan below: SCAN means every row is read. Which column does the "
