@@ -30,7 +30,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, event
 
-from grader.audit import ALWAYS_REFUSED, REFUSED
+from grader.audit import ALWAYS_REFUSED, OUTSIDE_STATEMENTS, REFUSED
 from grader.capture import CapturedStatement, QueryLog
 from grader.catalog import Catalog
 from grader.checks.base import WRONG_ON_RUN
@@ -138,7 +138,7 @@ def grade_case(request: pytest.FixtureRequest, tmp_path: Path) -> Grader:
 
     def run(session: GradingSession, bad: str = "filter_limit", good: str = GOOD) -> ExerciseResult:
         submission = tmp_path / "submission"
-        shutil.copytree(case_dir(request.node.name), submission, symlinks=True)
+        shutil.copytree(case_dir(request.node.originalname), submission, symlinks=True)
         shutil.copytree(session.catalog.solutions_dir / good, submission / "exercises" / good)
         report = grade(submission, session.catalog, [bad, good], session=session)
         assert report.exercise(good).passed, terminal.render(report)
@@ -926,3 +926,25 @@ def test_nothing_outlives_a_killed_grading(tmp_path: Path, catalog: Catalog) -> 
     while any(running(pid) for pid in tree) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in tree if running(pid)]
+
+
+@pytest.mark.parametrize("server", ["postgres_url", "mysql_url"])
+def test_server_run_database_used_at_import_time_is_refused(
+    grade_case: Grader,
+    catalog: Catalog,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    server: str,
+) -> None:
+    # On a server the statements go through the driver's own socket, not SQLite's
+    # trace: what SQLAlchemy sends at import time is counted against the run
+    # (PostgreSQL), or the connection is refused (PyMySQL's sockets are Python's).
+    url = request.getfixturevalue(server)
+    options = GradeOptions(seed=SEED, db_url=url, work_dir=tmp_path_factory.mktemp("server"))
+    server_session = open_session(catalog, options)
+    try:
+        error = crashed(grade_case(server_session, bad="eager_loading", good="filter_limit"))
+    finally:
+        server_session.close()
+    assert matches(TAMPERING, error), error
+    assert matches(OUTSIDE_STATEMENTS, error) or "while task.py is imported" in error, error
