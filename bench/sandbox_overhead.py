@@ -3,9 +3,11 @@
 Times the same jobs through `grader.sandbox.run_job` (fork from the
 forkserver, resource limits, output and result pipes, the guard and the seal)
 and through `grader.child.execute` in this process, and prints the medians and
-their difference: the per-run overhead of the child process. Two jobs: a
-trivial one (returns a constant without touching the database) and the
-reference solution of filter_limit on a seeded small dataset.
+their difference: the per-run overhead of the child process. Three jobs: a
+trivial one (returns a constant without touching the database), the
+reference solution of filter_limit on a seeded small dataset, and the N+1
+starter of eager_loading (some 50 statements: the cost of the child's
+per-statement account, the audit hook's, shows there).
 
     python bench/sandbox_overhead.py [--runs N]
 """
@@ -13,8 +15,12 @@ reference solution of filter_limit on a seeded small dataset.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,7 +52,7 @@ def timed(run: Callable[[], RunRecord], count: int) -> list[float]:
 
 
 def jobs(folder: Path) -> dict[str, Job]:
-    """The trivial job and filter_limit's solution, each on its own database."""
+    """The trivial job, filter_limit's solution and eager_loading's starter, each on a copy."""
     trivial = folder / "trivial.py"
     trivial.write_text(TRIVIAL)
     backend = SQLiteBackend(cache_dir=folder / "cache", work_dir=folder / "runs")
@@ -73,13 +79,65 @@ def jobs(folder: Path) -> dict[str, Job]:
             params={"country": "DE", "limit": 10},
             hooks_path=str(ROOT / "exercises" / "filter_limit" / "grading.py"),
         ),
+        "n_plus_one": Job(
+            exercise_id="eager_loading",
+            role="oracle",
+            purpose="main",
+            module_path=str(ROOT / "exercises" / "eager_loading" / "task.py"),
+            entry="run",
+            call="session",
+            databases={"main": backend.copy(template)},
+            params={"country": "DE"},
+        ),
     }
+
+
+def _statements(connection: sqlite3.Connection, count: int) -> float:
+    started = time.perf_counter()
+    for number in range(count):
+        connection.execute("SELECT ?", (number,)).fetchall()
+    return time.perf_counter() - started
+
+
+def hook_cost(folder: Path, runs: int, count: int = 2000) -> None:
+    """Per-statement cost of the child's account: the guard's trace and the audit hook.
+
+    Installs the hook in this process for good, so it runs last.
+    """
+    try:
+        from grader import audit
+        from grader.guard import Guard
+    except ImportError:  # a tree without the audit hook
+        return
+    plain = sqlite3.connect(":memory:")
+    bare = statistics.median(_statements(plain, count) for _ in range(runs))
+    guard = Guard.install()
+    bench = str(Path(__file__).resolve().parent)  # this script opens the recording
+    audit.install(
+        audit.RunPolicy(run_dir=str(folder), trusted_roots=audit.default_trusted_roots([bench]))
+    )
+    audit.arm()
+    audit.set_phase("call")
+    guarded = sqlite3.connect(":memory:")
+    with guard.recording(lambda sql: None):
+        hooked = statistics.median(_statements(guarded, count) for _ in range(runs))
+    extra = (hooked - bare) / count * 1e6
+    print(
+        f"account per statement: {extra:.1f} µs ({count} statements: {bare:.3f} s bare, "
+        f"{hooked:.3f} s traced and counted)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="runs per measurement (default 20)")
-    runs = parser.parse_args().runs
+    parser.add_argument("--hook-cost", action="store_true", help="only the account's cost")
+    arguments = parser.parse_args()
+    runs = arguments.runs
+    if arguments.hook_cost:
+        hook_cost(Path(tempfile.mkdtemp(prefix="ormgrade-bench-")), runs)
+        sys.stdout.flush()
+        os._exit(0)  # the armed hook would refuse the interpreter's own clean-up
     folder = Path(tempfile.mkdtemp(prefix="ormgrade-bench-"))
     try:
         started = time.perf_counter()
@@ -92,6 +150,8 @@ def main() -> None:
             local = statistics.median(timed(lambda j=job: execute(j), runs))
             print(f"{name:<14} {child:>13.3f} s {local:>10.3f} s {child - local:>8.3f} s")
         print(f"target: at most {TARGET_SECONDS} s of overhead per exercise run ({runs} runs each)")
+        # In a process of its own: the hook cannot be removed once installed.
+        subprocess.run([sys.executable, __file__, "--runs", str(runs), "--hook-cost"], check=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -274,7 +274,6 @@ def install(policy: RunPolicy) -> None:
             refuse("reading the grader's template cache")
 
     def grader_event(event: str, args: tuple[Any, ...], caller: FrameType | None) -> None:
-        from_grader = not stack_untrusted(caller)
         if event == STATEMENT:
             connection, sql = args
             if connection is not None and connection in setting_up:
@@ -283,12 +282,17 @@ def install(policy: RunPolicy) -> None:
                 return  # trigger sub-programs are not statements
             if state["recording"]:
                 account.seen += 1
-            elif state["importing"] or not from_grader:
+            elif state["importing"] or stack_untrusted(caller):
                 account.outside += 1
-        elif event == SA_STATEMENT:
-            if not state["recording"] and (state["importing"] or not from_grader):
+            return
+        if event == SA_STATEMENT:
+            if state["recording"]:
+                return
+            if state["importing"] or stack_untrusted(caller):
                 account.outside += 1
-        elif event == SETUP:
+            return
+        from_grader = not stack_untrusted(caller)
+        if event == SETUP:
             connection, begins = args
             listener = caller.f_back if caller is not None else None
             by_sqlalchemy = listener is not None and "sqlalchemy" in listener.f_code.co_filename

@@ -856,8 +856,9 @@ def test_answers_left_in_tmp_for_another_run_are_refused(
 def test_home_and_temp_folder_are_the_runs_own(grade_case: Grader, session: GradingSession) -> None:
     result = grade_case(session, bad="eager_loading", good="filter_limit")
     assert result.passed, terminal.render_exercise(result)
-    # Each run's folder went with the run.
-    assert not list(Path(tempfile.gettempdir()).glob("ormgrade-eager_loading-*"))
+    # The notes went to the run's own folder, not to the real home or temp folder.
+    assert not (Path.home() / "note.txt").exists()
+    assert not (Path(tempfile.gettempdir()) / "note.txt").exists()
 
 
 def test_wrong_answer_on_the_scaled_run_loses_its_check(
