@@ -112,8 +112,35 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def _children_of(pid: int) -> list[int] | None:
+    """The children of ``pid`` from /proc/<pid>/task/*/children; None where it is missing."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as listing:
+                found.extend(int(child) for child in listing.read().split())
+        except FileNotFoundError:
+            return None
+        except OSError:
+            continue
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (not ``pid`` itself), from /proc."""
+    direct = _children_of(pid)
+    if direct is not None:
+        found: list[int] = []
+        stack = direct
+        while stack:
+            child = stack.pop()
+            found.append(child)
+            stack.extend(_children_of(child) or ())
+        return found
     tree = _children_map()
     found: list[int] = []
     stack = list(tree.get(pid, ()))
