@@ -134,20 +134,22 @@ def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (not ``pid`` itself), from /proc."""
     direct = _children_of(pid)
     if direct is not None:
-        found: list[int] = []
-        stack = direct
-        while stack:
-            child = stack.pop()
-            found.append(child)
-            stack.extend(_children_of(child) or ())
-        return found
-    tree = _children_map()
+
+        def children(parent: int) -> list[int]:
+            return _children_of(parent) or []
+
+    else:
+        tree = _children_map()
+
+        def children(parent: int) -> list[int]:
+            return tree.get(parent, [])
+
     found: list[int] = []
-    stack = list(tree.get(pid, ()))
+    stack = children(pid)
     while stack:
         child = stack.pop()
         found.append(child)
-        stack.extend(tree.get(child, ()))
+        stack.extend(children(child))
     return found
 
 
