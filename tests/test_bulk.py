@@ -2,7 +2,7 @@
 
 The class is built under tmp from the catalog's own exercises/ and solutions/
 and graded once per module (two workers, a short timeout for the hostile
-student's endless loop; an assassin kills the worker grading it); the other
+student's endless loop; an assassin's attempt to kill its worker is refused); the other
 tests plan against a copy of what it left, or run the CLI in a subprocess to
 interrupt it with Ctrl-C.
 """
@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.audit import REFUSED
 from grader.bulk import (
     FINGERPRINT_DIR,
     REFERENCE_ID,
@@ -39,6 +41,7 @@ from grader.bulk import (
 from grader.catalog import Catalog
 from grader.errors import SubmissionError
 from grader.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
+from grader.process_platform import descendants
 from grader.results import GradeReport, Outcome
 from grader.runner import GradeOptions
 from tests.conftest import case_dir
@@ -53,7 +56,8 @@ BROKEN = "test_a_broken_submission_crashes_only_its_exercise"
 HOSTILE = "test_a_hostile_endless_loop_is_stopped_and_the_rest_graded"
 ASSASSIN = "test_a_worker_killed_by_a_submission_costs_only_that_student"
 #: The solution of filter_limit that first sleeps while a marker file exists
-#: (generated: the marker's path is the test's own tmp path).
+#: (generated: the marker's path is the test's own tmp path), leaving its pid in
+#: its run's folder (under the grading's TMPDIR).
 SLEEPY = """import os
 import time
 from pathlib import Path
@@ -67,7 +71,7 @@ MARKER = Path({marker!r})
 
 def run(session, country, limit):
     if MARKER.exists():
-        Path({pid_file!r}).write_text(str(os.getpid()))
+        Path("sleepy.pid").write_text(str(os.getpid()))  # in the run's own folder
         time.sleep(120)
     stmt = (
         select(User.id, User.name)
@@ -154,17 +158,15 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> 
     return GradedClass(root, results, report, tuple(events))
 
 
-#: The students of the class that get results (the assassin gets none).
-GRADED = ["broken", "hostile", "mixed", "reference", "starter"]
+#: The students of the class that get results (the assassin's kill is refused: graded too).
+GRADED = ["assassin", "broken", "hostile", "mixed", "reference", "starter"]
 
 
 def test_every_student_is_graded_into_a_results_file(graded_class: GradedClass) -> None:
     report = graded_class.report
-    assert sorted(o.student for o in report.outcomes) == ["assassin", *GRADED]
-    assert (report.graded, report.unchanged, report.interrupted) == (5, 0, False)
-    assert sorted(e.student for e in graded_class.events) == sorted(
-        [REFERENCE_ID, "assassin", *GRADED]
-    )
+    assert sorted(o.student for o in report.outcomes) == GRADED
+    assert (report.graded, report.unchanged, report.interrupted) == (6, 0, False)
+    assert sorted(e.student for e in graded_class.events) == sorted([REFERENCE_ID, *GRADED])
     for student in GRADED:
         results = graded_class.results(student)
         assert results.submission == student
@@ -253,8 +255,7 @@ def test_unchanged_submissions_are_not_graded_again(
         class_copy.root, class_copy.results_dir, catalog, IDS, options=GradeOptions(timeout=TIMEOUT)
     )
 
-    # The assassin has no results yet: it is tried again.
-    assert [t.student.id for t in plan.tasks] == ["assassin"]
+    assert [t.student.id for t in plan.tasks] == []
     assert plan.seed == SEED  # recorded by the first run
     assert sorted(o.student for o in plan.unchanged) == sorted([REFERENCE_ID, *GRADED])
     assert {o.status for o in plan.unchanged} == {StudentStatus.UNCHANGED}
@@ -271,13 +272,13 @@ def test_a_changed_submission_is_graded_again(class_copy: GradedClass, catalog: 
         class_copy.root, class_copy.results_dir, catalog, IDS, options=GradeOptions(timeout=TIMEOUT)
     )
 
-    assert sorted(t.student.id for t in plan.tasks) == ["assassin", "mixed", "starter"]
+    assert sorted(t.student.id for t in plan.tasks) == ["mixed", "starter"]
 
 
 def test_force_or_other_settings_grade_everyone_again(
     class_copy: GradedClass, catalog: Catalog
 ) -> None:
-    everyone = [REFERENCE_ID, "assassin", *GRADED]
+    everyone = [REFERENCE_ID, *GRADED]
     same = GradeOptions(timeout=TIMEOUT)
     forced = plan_grade_all(
         class_copy.root, class_copy.results_dir, catalog, IDS, options=same, force=True
@@ -344,12 +345,74 @@ def test_the_catalog_fingerprint_follows_spec_and_starter(tmp_path: Path, catalo
 def test_a_worker_killed_by_a_submission_costs_only_that_student(
     graded_class: GradedClass,
 ) -> None:
+    # The submission looks for its grading worker and kills it: both are refused
+    # inside the run, so the worker lives and the attempt is that exercise's failure.
     assassin = graded_class.outcome("assassin")
-    assert assassin.status is StudentStatus.FAILED
-    assert (assassin.error or "").startswith(WORKER_DIED.split("{")[0])
-    assert graded_class.report.failures == (assassin,)
-    assert not (graded_class.results_dir / "assassin.json").exists()
-    assert not (graded_class.results_dir / FINGERPRINT_DIR / "assassin.sha256").exists()
+    assert assassin.status is StudentStatus.GRADED
+    assert graded_class.report.failures == ()
+    results = graded_class.results("assassin")
+    error = results.exercise("filter_limit").error or ""
+    assert REFUSED.format(what="").strip() in error, error
+    assert results.exercise("column_projection").passed
+
+
+def test_a_worker_killed_from_outside_costs_only_its_student(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    root = tmp_path / "class"
+    marker = tmp_path / "sleep-while-this-exists"
+    marker.touch()
+    make_student(root, "reference", catalog, solved=IDS)
+    make_student(
+        root,
+        "sleeper",
+        catalog,
+        solved=IDS,
+        sources={"filter_limit": SLEEPY.format(marker=str(marker))},
+    )
+    results = tmp_path / "results"
+    graded: dict[str, BulkReport] = {}
+
+    def grade_class() -> None:
+        options = GradeOptions(seed=SEED, timeout=60)
+        graded["report"] = grade_all(root, results, catalog, IDS, options=options, jobs=1)
+
+    grading = threading.Thread(target=grade_class)
+    grading.start()
+    deadline = time.monotonic() + 120
+    killed = False
+    first_seen: dict[int, float] = {}
+    while not killed and time.monotonic() < deadline and grading.is_alive():
+        for pid in descendants(os.getpid()):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in command and _running_long(pid, first_seen):
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.1)
+    grading.join(120)
+    assert killed
+    sleeper = next(o for o in graded["report"].outcomes if o.student == "sleeper")
+    assert sleeper.status is StudentStatus.FAILED
+    assert (sleeper.error or "").startswith(WORKER_DIED.split("{")[0])
+    assert not (results / "sleeper.json").exists()
+    assert not (results / FINGERPRINT_DIR / "sleeper.sha256").exists()
+
+
+def _running_long(worker: int, first_seen: dict[int, float], age: float = 5.0) -> bool:
+    """Whether a run below ``worker`` has been running for ``age`` seconds (the sleeper's)."""
+    now = time.monotonic()
+    for pid in descendants(worker):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if "/run-" in cwd and now - first_seen.setdefault(pid, now) >= age:
+            return True
+    return False
 
 
 def _process_gone(pid: int) -> bool:
@@ -360,11 +423,18 @@ def _process_gone(pid: int) -> bool:
         return True
 
 
-def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 90.0) -> None:
+def _wait_for(
+    folder: Path, name: str, process: subprocess.Popen[str], timeout: float = 90.0
+) -> str:
+    """The text of the first file called ``name`` below ``folder``, once one appears."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while True:
+        for found in folder.rglob(name):
+            text = found.read_text()
+            if text:
+                return text
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"{path} did not appear"
+        assert time.monotonic() < deadline, f"{name} did not appear below {folder}"
         time.sleep(0.1)
 
 
@@ -374,7 +444,8 @@ def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(
     root = tmp_path / "class"
     results = tmp_path / "results"
     marker = tmp_path / "sleep-while-this-exists"
-    pid_file = tmp_path / "sleepy.pid"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     marker.touch()
     make_student(root, "a-done", catalog, ["filter_limit"], solved=["filter_limit"])
     make_student(
@@ -382,7 +453,7 @@ def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(
         "b-sleepy",
         catalog,
         ["filter_limit"],
-        sources={"filter_limit": SLEEPY.format(marker=str(marker), pid_file=str(pid_file))},
+        sources={"filter_limit": SLEEPY.format(marker=str(marker))},
     )
     command = [
         sys.executable, "-m", "grader", "grade-all", str(root), "filter_limit",
@@ -391,10 +462,15 @@ def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(
     ]  # fmt: skip
 
     first = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     try:
-        _wait_for(pid_file, first)
+        sleepy = int(_wait_for(temp, "sleepy.pid", first))
         os.killpg(first.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         out, err = first.communicate(timeout=60)
     finally:
@@ -408,7 +484,6 @@ def test_ctrl_c_keeps_what_finished_and_the_next_run_resumes(
     assert f"a-done: {done}/10" in out
     assert not (results / "b-sleepy.json").exists()
     assert not list(results.rglob("*.tmp"))
-    sleepy = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while not _process_gone(sleepy):
         assert time.monotonic() < deadline, "the interrupted submission was left running"
