@@ -307,6 +307,7 @@ def install(policy: RunPolicy) -> None:
         elif event == ARM:
             state["armed"] = True
             state["importing"] = True
+            _replace_fork_exec()
         elif event == RECORD:
             (phase,) = args
             state["recording"] = phase == "call"
@@ -408,7 +409,6 @@ def install(policy: RunPolicy) -> None:
             refuse(f"making code or functions by hand ({event})")
 
     sys.addaudithook(hook)
-    _replace_fork_exec()
 
 
 FORK_EXEC = "_posixsubprocess.fork_exec"
