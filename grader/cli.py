@@ -162,6 +162,7 @@ def grade_command(
     target = submission or default_submission()
     if not ids and target.is_file():
         ids = (exercise_of(target, cat),)
+    click.echo(_style(cat.description, dim=True))
 
     def progress(result: Any) -> None:
         click.echo(terminal.render_exercise(result, _style, verbose) + "\n")
@@ -265,6 +266,7 @@ def verify_command(
 ) -> None:
     """Self-check the catalog: solutions earn full marks, starters are correct but slow."""
     cat = load_catalog(catalog)
+    click.echo(_style(cat.description, dim=True))
 
     def progress(side: str, result: Any) -> None:
         click.echo(f"{side:<8} {result.id:<28} {result.score:>3}/{result.max_score:<3}")
@@ -281,6 +283,24 @@ def verify_command(
             f"{found.solutions.dialect} · seed {found.solutions.seed}"
         )
     sys.exit(EXIT_OK if found.ok else EXIT_NOT_MET)
+
+
+@main.command("record-starters")
+@click.argument("ids", nargs=-1)
+@catalog_option
+@errors_to_messages
+def record_starters_command(ids: tuple[str, ...], catalog: Path | None) -> None:
+    """Record the starters of IDS (default: all) as the oracle, in exercises/<id>/starter.sha256.
+
+    The starter is the oracle every answer is compared with; grading refuses
+    a starter that differs from its record, so that an edited copy never
+    calls a wrong answer correct. Run this after changing a starter on
+    purpose (then `ormgrade verify`).
+    """
+    cat = load_catalog(catalog)
+    click.echo(_style(cat.description, dim=True))
+    for spec in cat.select(ids):
+        click.echo(f"recorded {cat.record_starter(spec.id).relative_to(cat.root)}")
 
 
 GRADE_ALL_OUT_HELP = (

@@ -163,9 +163,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state is None:
         return None
     session = state.open()
+    assert state.catalog is not None
     return [
         f"ormgrade: grading {state.submission} · {session.backend.dialect} · seed {session.seed} "
-        f"(rerun with --ormgrade-seed {session.seed})"
+        f"(rerun with --ormgrade-seed {session.seed})",
+        f"ormgrade: {state.catalog.description}",
     ]
 
 

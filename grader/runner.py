@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.catalog import Catalog
+from grader.catalog import Catalog, OracleError
 from grader.checks import Evaluation, build_check, judge_all
 from grader.checks.base import Check, needs_of
 from grader.child import CALL_DATABASES, load_module
@@ -187,6 +187,8 @@ def grade_exercise(session: GradingSession, spec: ExerciseSpec, submission: Path
         if grader_fn is None:
             raise OrmgradeError(f"no grader for exercise kind {spec.kind!r}")
         result = grader_fn(session, spec, submission)
+    except OracleError as exc:  # an edited starter would grade wrong answers as correct
+        result = failed_result(spec, Outcome.GRADER_ERROR, f"grader error: {exc}")
     except Exception as exc:  # a bug of ours or a broken environment
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = failed_result(spec, Outcome.GRADER_ERROR, f"grader error: {detail}")

@@ -344,6 +344,7 @@ def test_release_refuses_a_starter_that_is_a_solution(tmp_path: Path, catalog: C
         catalog.solutions_dir / "filter_limit" / "task.py",
         broken / "solutions" / "filter_limit" / "task.py",
     )
+    Catalog(broken).record_starter("filter_limit")  # even a starter recorded as it is
     out = tmp_path / "out"
     with pytest.raises(ReleaseError) as caught:
         release(Catalog(broken), out)
