@@ -319,14 +319,22 @@ def grade_query_exercise(
                 lambda: _run_on_copy(session, spec, bigger, scaled_job("oracle")),
             )
         if "memory" in needs:
-            # Only the submission's memory is traced: the starter's peak is
-            # quoted in the exercise's README, and tracing every allocation of
-            # a whole-table load would double the exercise's grading time.
             later["memory"] = lambda: _run_on_copy(
                 session,
                 spec,
                 template,
                 lambda url: job("submission", "memory", url, measure_memory=True),
+            )
+            # The starter's peak is shown beside the submission's; it is traced
+            # once per session (same seed, same data), like its other runs.
+            later["oracle_memory"] = lambda: session.oracle(
+                (spec.id, "memory", template.location),
+                lambda: _run_on_copy(
+                    session,
+                    spec,
+                    template,
+                    lambda url: job("oracle", "memory", url, measure_memory=True),
+                ),
             )
         if "fault" in needs:
             after_rows = _fault_after_rows(spec)
