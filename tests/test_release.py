@@ -304,6 +304,28 @@ def test_pytest_in_the_release_grades_one_item_per_check(
     assert Path(which.stdout.strip()).parent == copy / "grader"
 
 
+def test_pytest_q_in_the_release_ends_with_the_score(released: Path, tmp_path: Path) -> None:
+    copy = student_copy(released, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORMGRADE_CATALOG", "PYTEST_"))}
+    env["PYTHONPATH"] = str(copy)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ormgrade-seed", "7"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert re.fullmatch(r"Total: \d+/20 points · .* · seed 7", lines[-1]), lines[-3:]
+    after = lines[next(i for i, line in enumerate(lines) if "ormgrade score" in line) :]
+    assert len(after) == 1 + len(IDS) + 1  # the title, one line per exercise, the total
+    assert not any(line.startswith(("FAILED", "ERROR")) for line in after)
+    assert re.search(r"\d+ failed, \d+ passed", "\n".join(lines[: -len(after)]))
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 
