@@ -23,6 +23,7 @@ from grader.release import gradescope_bundle, release
 from grader.report import classroom, gradescope, terminal
 from grader.results import GradeReport, to_json, write_atomic
 from grader.runner import GradeOptions, grade
+from grader.schema import SCHEMA_PAGE, render_schema
 from grader.verify import verify
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
@@ -301,6 +302,27 @@ def record_starters_command(ids: tuple[str, ...], catalog: Path | None) -> None:
     click.echo(_style(cat.description, dim=True))
     for spec in cat.select(ids):
         click.echo(f"recorded {cat.record_starter(spec.id).relative_to(cat.root)}")
+
+
+@main.command("schema")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Also write the page to this file (the course keeps it as {SCHEMA_PAGE}).",
+)
+@errors_to_messages
+def schema_command(output: Path | None) -> None:
+    """Print the data model of the query exercises: a Mermaid ER diagram and every column.
+
+    Generated from the models in grader/domain.py, so it always agrees with them.
+    """
+    page = render_schema()
+    click.echo(page, nl=False)
+    if output is not None:
+        write_atomic(output, page)
+        click.echo(f"schema written to {output}", err=True)
 
 
 GRADE_ALL_OUT_HELP = (

@@ -40,6 +40,7 @@ from grader.catalog import ORACLE_DIR, Catalog
 from grader.errors import OrmgradeError, UsageError
 from grader.manifest import MANIFEST_FILE, Manifest, build_manifest
 from grader.report.classroom import encode_result
+from grader.schema import SCHEMA_PAGE, render_schema
 from grader.spec import ExerciseSpec
 
 #: The command that installs a released repository (its README's, and the workflow's).
@@ -430,12 +431,14 @@ def _write_release(catalog: Catalog, out_dir: Path, specs: list[ExerciseSpec]) -
         "test_command": TEST_COMMAND,
         "python_version": PYTHON_VERSION,
         "engine_version": __version__,
+        "schema_page": SCHEMA_PAGE,
         "dependencies": list(dict.fromkeys([*engine_requirements(), TEST_RUNNER_REQUIREMENT])),
     }
     _write(out_dir, "README.md", render("release/README.md.j2", **context))
     _write(out_dir, "pyproject.toml", render("release/pyproject.toml.j2", **context))
     _write(out_dir, ".gitignore", render("release/gitignore"))
     _write(out_dir, WORKFLOW_FILE, render_workflow(specs))
+    _write(out_dir, SCHEMA_PAGE, render_schema())
 
     leaks = solution_leaks(catalog, out_dir)
     if leaks:

@@ -34,6 +34,7 @@ from grader.release import (
     ReleaseError,
     release,
 )
+from grader.schema import SCHEMA_PAGE, render_schema
 
 IDS = ("filter_limit", "column_projection")
 SEED = 7
@@ -324,6 +325,17 @@ def test_pytest_q_in_the_release_ends_with_the_score(released: Path, tmp_path: P
     assert len(after) == 1 + len(IDS) + 1  # the title, one line per exercise, the total
     assert not any(line.startswith(("FAILED", "ERROR")) for line in after)
     assert re.search(r"\d+ failed, \d+ passed", "\n".join(lines[: -len(after)]))
+
+
+def test_release_holds_the_data_model_page_and_links_it(released: Path) -> None:
+    page = released / SCHEMA_PAGE
+    assert page.read_text(encoding="utf-8") == render_schema()
+    readme = (released / "README.md").read_text(encoding="utf-8")
+    assert f"]({SCHEMA_PAGE})" in readme
+    for exercise_id in IDS:
+        text = (released / "exercises" / exercise_id / "README.md").read_text(encoding="utf-8")
+        (link,) = re.findall(r"\]\(([^)]*schema\.md)\)", text)
+        assert (released / "exercises" / exercise_id / link).resolve() == page.resolve()
 
 
 # -- refusals -------------------------------------------------------------------------------
