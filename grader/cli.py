@@ -18,12 +18,13 @@ from grader import __version__
 from grader.catalog import Catalog, discover
 from grader.config_file import resolve_db_url
 from grader.errors import OrmgradeError
-from grader.notebook import exercise_of, write_notebooks
+from grader.notebook import exercise_of, notebook_ids, write_notebooks
 from grader.release import gradescope_bundle, release
 from grader.report import classroom, gradescope, terminal
 from grader.results import GradeReport, to_json, write_atomic
 from grader.runner import GradeOptions, grade
 from grader.schema import SCHEMA_PAGE, render_schema
+from grader.submission import is_notebook_submission
 from grader.verify import verify
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
@@ -163,6 +164,9 @@ def grade_command(
     target = submission or default_submission()
     if not ids and target.is_file():
         ids = (exercise_of(target, cat),)
+    elif not ids and is_notebook_submission(target):
+        # A folder of notebooks: the exercises that have one (not the migrations).
+        ids = tuple(notebook_ids(cat))
     click.echo(_style(cat.description, dim=True))
 
     def progress(result: Any) -> None:
