@@ -25,11 +25,13 @@ from grader.database import (
     default_cache_dir,
 )
 from grader.errors import OrmgradeError
-from grader.notebook import exercise_of, write_notebooks
+from grader.notebook import exercise_of, notebook_ids, write_notebooks
 from grader.release import gradescope_bundle, release
 from grader.report import classroom, gradescope, terminal
 from grader.results import GradeReport, to_json, write_atomic
 from grader.runner import GradeOptions, grade
+from grader.schema import SCHEMA_PAGE, render_schema
+from grader.submission import is_notebook_submission
 from grader.verify import verify
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
@@ -169,6 +171,10 @@ def grade_command(
     target = submission or default_submission()
     if not ids and target.is_file():
         ids = (exercise_of(target, cat),)
+    elif not ids and is_notebook_submission(target):
+        # A folder of notebooks: the exercises that have one (not the migrations).
+        ids = tuple(notebook_ids(cat))
+    click.echo(_style(cat.description, dim=True))
 
     def progress(result: Any) -> None:
         click.echo(terminal.render_exercise(result, _style, verbose) + "\n")
@@ -272,6 +278,7 @@ def verify_command(
 ) -> None:
     """Self-check the catalog: solutions earn full marks, starters are correct but slow."""
     cat = load_catalog(catalog)
+    click.echo(_style(cat.description, dim=True))
 
     def progress(side: str, result: Any) -> None:
         click.echo(f"{side:<8} {result.id:<28} {result.score:>3}/{result.max_score:<3}")
@@ -288,6 +295,45 @@ def verify_command(
             f"{found.solutions.dialect} · seed {found.solutions.seed}"
         )
     sys.exit(EXIT_OK if found.ok else EXIT_NOT_MET)
+
+
+@main.command("record-starters")
+@click.argument("ids", nargs=-1)
+@catalog_option
+@errors_to_messages
+def record_starters_command(ids: tuple[str, ...], catalog: Path | None) -> None:
+    """Record the starters of IDS (default: all) as the oracle, in exercises/<id>/starter.sha256.
+
+    The starter is the oracle every answer is compared with; grading refuses
+    a starter that differs from its record, so that an edited copy never
+    calls a wrong answer correct. Run this after changing a starter on
+    purpose (then `ormgrade verify`).
+    """
+    cat = load_catalog(catalog)
+    click.echo(_style(cat.description, dim=True))
+    for spec in cat.select(ids):
+        click.echo(f"recorded {cat.record_starter(spec.id).relative_to(cat.root)}")
+
+
+@main.command("schema")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Also write the page to this file (the course keeps it as {SCHEMA_PAGE}).",
+)
+@errors_to_messages
+def schema_command(output: Path | None) -> None:
+    """Print the data model of the query exercises: a Mermaid ER diagram and every column.
+
+    Generated from the models in grader/domain.py, so it always agrees with them.
+    """
+    page = render_schema()
+    click.echo(page, nl=False)
+    if output is not None:
+        write_atomic(output, page)
+        click.echo(f"schema written to {output}", err=True)
 
 
 GRADE_ALL_OUT_HELP = (

@@ -39,8 +39,18 @@ class Base(DeclarativeBase):
 task_tags = Table(
     "task_tags",
     Base.metadata,
-    Column("task_id", ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
-    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "task_id",
+        ForeignKey("tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+        doc="The tagged task.",
+    ),
+    Column(
+        "tag_id",
+        ForeignKey("tags.id", ondelete="CASCADE"),
+        primary_key=True,
+        doc="The tag put on it.",
+    ),
 )
 
 
@@ -49,15 +59,21 @@ class User(Base):
 
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    id: Mapped[int] = mapped_column(primary_key=True, doc="The user's number.")
+    name: Mapped[str] = mapped_column(String(100), doc="Full name, as shown.")
     # No index on email: index_lookup is about adding one.
-    email: Mapped[str] = mapped_column(String(200))
-    age: Mapped[int] = mapped_column(Integer)
-    country: Mapped[str] = mapped_column(String(2))
-    is_active: Mapped[bool] = mapped_column(default=True)
-    bio: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    email: Mapped[str] = mapped_column(
+        String(200), doc="E-mail address; not indexed (index_lookup adds the index)."
+    )
+    age: Mapped[int] = mapped_column(Integer, doc="Age in years (18 to 80).")
+    country: Mapped[str] = mapped_column(
+        String(2), doc="ISO 3166 two-letter country code (DE, FR, US, …)."
+    )
+    is_active: Mapped[bool] = mapped_column(
+        default=True, doc="Whether the account is in use (most are)."
+    )
+    bio: Mapped[str] = mapped_column(Text, default="", doc="A few words about the user.")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, doc="When the user signed up.")
 
     projects: Mapped[list[Project]] = relationship(back_populates="owner")
     tasks: Mapped[list[Task]] = relationship(back_populates="assignee")
@@ -72,11 +88,13 @@ class Project(Base):
 
     __tablename__ = "projects"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    budget: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    id: Mapped[int] = mapped_column(primary_key=True, doc="The project's number.")
+    name: Mapped[str] = mapped_column(String(120), doc="The project's name.")
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id"), index=True, doc="The user who owns the project."
+    )
+    budget: Mapped[int] = mapped_column(Integer, doc="Budget in whole currency units.")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, doc="When it was created.")
 
     owner: Mapped[User] = relationship(back_populates="projects")
     tasks: Mapped[list[Task]] = relationship(back_populates="project")
@@ -90,8 +108,8 @@ class Tag(Base):
 
     __tablename__ = "tags"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(40), unique=True)
+    id: Mapped[int] = mapped_column(primary_key=True, doc="The tag's number.")
+    name: Mapped[str] = mapped_column(String(40), unique=True, doc="The label, unique.")
 
     tasks: Mapped[list[Task]] = relationship(secondary=task_tags, back_populates="tags")
 
@@ -101,15 +119,21 @@ class Task(Base):
 
     __tablename__ = "tasks"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))
-    priority: Mapped[int] = mapped_column(Integer)
-    estimate_hours: Mapped[int] = mapped_column(Integer)
-    description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    id: Mapped[int] = mapped_column(primary_key=True, doc="The task's number.")
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id"), index=True, doc="The project the task belongs to."
+    )
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id"), index=True, doc="The user it is assigned to; NULL if nobody."
+    )
+    title: Mapped[str] = mapped_column(String(200), doc="A one-line summary.")
+    status: Mapped[str] = mapped_column(
+        String(20), doc="One of todo, doing, review, done (`TASK_STATUSES`)."
+    )
+    priority: Mapped[int] = mapped_column(Integer, doc="1 to 5.")
+    estimate_hours: Mapped[int] = mapped_column(Integer, doc="Estimated work, in hours.")
+    description: Mapped[str] = mapped_column(Text, default="", doc="Longer text.")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, doc="When it was created.")
 
     project: Mapped[Project] = relationship(back_populates="tasks")
     assignee: Mapped[User | None] = relationship(back_populates="tasks")
@@ -125,11 +149,15 @@ class Comment(Base):
 
     __tablename__ = "comments"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    id: Mapped[int] = mapped_column(primary_key=True, doc="The comment's number.")
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id"), index=True, doc="The task commented on."
+    )
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id"), index=True, doc="The user who wrote it."
+    )
+    body: Mapped[str] = mapped_column(Text, doc="The comment's text.")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, doc="When it was written.")
 
     task: Mapped[Task] = relationship(back_populates="comments")
     author: Mapped[User] = relationship(back_populates="comments")

@@ -3,11 +3,13 @@
 `write_notebooks` turns each exercise into ``<id>.ipynb``: the task as
 markdown, a setup cell that builds a small local dataset, the starter in the
 one code cell tagged ``solution``, a cell to try it, and a cell that grades it
-inline (`check_cell`). `read_solution` takes a notebook back: the source of the
-cell tagged ``solution`` (found by its tag, never by its position), with
-IPython-only lines (``%time``, ``!pip``) set aside so that they do not turn
-into a syntax error. Every other cell, its outputs and the order of the cells
-are irrelevant to the grade. No kernel is needed to build or to grade.
+(`check_notebook`: the saved notebook's cell tagged ``solution``, exactly as
+``ormgrade grade --submission <id>.ipynb`` grades it). `read_solution`
+takes a notebook back: the source of the cell tagged ``solution`` (found by
+its tag, never by its position), with IPython-only lines (``%time``,
+``!pip``) set aside so that they do not turn into a syntax error. Every other
+cell, its outputs and the order of the cells are irrelevant to the grade. No
+kernel is needed to build or to grade.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import random
 import re
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,11 +105,25 @@ NO_EXERCISE_NAMED = (
     "{notebook} does not say which exercise it is (no ormgrade metadata and {stem!r} is "
     "not an exercise id): name the exercise, as in `ormgrade grade ID --submission {notebook}`"
 )
-NOT_IN_KERNEL = (
-    "solution_source() reads the cells run in a Jupyter kernel; outside one, pass the "
-    "source to check_cell() yourself"
+NOTEBOOK_NOT_FOUND = (
+    "cannot find this notebook's file ({tried}): pass its path, as in "
+    'check_notebook("{id}", "path/to/{id}.ipynb")'
 )
-SOLUTION_NOT_RUN = "run the solution cell first: no cell run so far defines {entry}()"
+UNSAVED_NOTE = (
+    "The saved notebook's cell tagged {tag!r} is not the code you last ran in it: what is "
+    "graded is the saved file. Save the notebook (Ctrl+S, or File > Save) and run this cell "
+    "again to grade what you ran."
+)
+OTHER_DEFINITION_NOTE = (
+    "The last {entry}() run in this kernel is not the saved cell tagged {tag!r}: only that "
+    "cell, as saved, is graded (other cells do not count). Put your code in it, save the "
+    "notebook (Ctrl+S) and run this cell again."
+)
+#: Where the data model is described, for the notebook's first cell.
+SCHEMA_LINK = (
+    "The tables, their columns and how they relate: `docs/schema.md` in the course's "
+    "repository (`ormgrade schema` prints it)."
+)
 
 _PREFIX = "ormgrade"
 
@@ -453,6 +470,38 @@ def _readme_cells(spec: ExerciseSpec, starter: str) -> list[str]:
     return [c for c in ("\n".join(chunk).strip() for chunk in chunks) if c]
 
 
+_INTRO = """\
+# {id} — {title}
+
+**You work in this notebook.** The code cell tagged `{tag}` below is your answer: it
+stands for the exercise's `task.py`, so wherever the task speaks of `task.py`, edit that
+cell. Nothing else in the notebook is graded.
+
+**Install once, before you run anything.** The cells below need the course's grader
+(the Python package `grader`, with the exercises). In a terminal, in your copy of the
+course's student repository, run
+
+```bash
+python -m pip install -e .
+```
+
+and open this notebook with that same Python (or run `%pip install -e <that folder>`
+in a cell here, then restart the kernel).
+
+{schema}
+"""
+
+
+def _for_notebook(text: str) -> str:
+    """README text as read in a notebook: ``task.py`` is the cell tagged ``solution``.
+
+    The README's link to the data model is relative to the exercise's folder;
+    in a notebook, the first cell says where the page is instead.
+    """
+    text = re.sub(r"\[([^\]]*)\]\([^)]*schema\.md\)", r"\1 (`docs/schema.md`)", text)
+    return text.replace("`task.py`", f"the `{SOLUTION_TAG}` cell (`task.py`)")
+
+
 _HOW_TO = """\
 **How this notebook is graded.** Only the code cell tagged `{tag}` is graded (show the
 tags with *View → Cell toolbar → Tags*); keep the tag on exactly that one code cell. It
@@ -463,9 +512,11 @@ aside when graded.
 
 1. Run the setup cell: it builds a small local database to experiment on.
 2. Make the `{tag}` cell fast, run it, and try it in the cell after it.
-3. Run the check cell for the grader's feedback: your SQL, the plans, the points.
+3. Save the notebook, then run the check cell: it grades the saved notebook's `{tag}`
+   cell exactly as `ormgrade grade --submission {id}.ipynb` does (your SQL, the plans,
+   the points), and says so when the saved cell is not the code you last ran.
 
-Hand in this notebook, or grade it yourself: `ormgrade grade {id} --submission {id}.ipynb`.
+Hand in this notebook, or grade it yourself: `ormgrade grade --submission {id}.ipynb`.
 """
 
 _SETUP = """\
@@ -505,10 +556,11 @@ result
 """
 
 _CHECK = """\
-# Grade the solution cell (as last run) the way the grader will, and show the feedback.
-from grader.notebook import check_cell, solution_source
+# Grade the saved notebook's cell tagged "{tag}", as `ormgrade grade --submission
+# {id}.ipynb` does: save the notebook first (Ctrl+S).
+from grader.notebook import check_notebook
 
-check_cell("{id}", solution_source("{entry}"))
+check_notebook("{id}")
 """
 
 
@@ -526,9 +578,14 @@ def build_notebook(catalog: Catalog, spec: ExerciseSpec) -> NotebookNode:
     v4 = nbformat.v4
     starter = (catalog.oracle_dir(spec.id) / SOLUTION_FILE).read_text(encoding="utf-8")
     values = {"id": spec.id, "entry": spec.entry, "tag": SOLUTION_TAG, "size": LOCAL_SIZE}
-    cells = [
-        v4.new_markdown_cell(text, id=f"{_PREFIX}-task-{number}")
-        for number, text in enumerate(_readme_cells(spec, starter), start=1)
+    intro = _INTRO.format(title=spec.title, schema=SCHEMA_LINK, **values)
+    cells = [v4.new_markdown_cell(intro, id=f"{_PREFIX}-intro")]
+    task = _readme_cells(spec, starter)
+    if task and task[0].startswith("# "):  # the title is the first cell's already
+        task[0] = task[0].partition("\n")[2].strip()
+    cells += [
+        v4.new_markdown_cell(_for_notebook(text), id=f"{_PREFIX}-task-{number}")
+        for number, text in enumerate((t for t in task if t), start=1)
     ]
     cells.append(v4.new_markdown_cell(_HOW_TO.format(**values), id=f"{_PREFIX}-how-to"))
     cells.append(
@@ -678,31 +735,113 @@ def local_dataset(
     return LocalDataset(target, engine, params, seed, size)
 
 
-def solution_source(entry: str = "run", history: Sequence[str] | None = None) -> str:
-    """The last cell run that defines ``entry()``: the solution cell as the student ran it.
+#: Sources of the cells run in this kernel, by cell id (see `_record_cells`).
+_RAN: dict[str, str] = {}
+#: The last cells run in this kernel, in order (kernels that are not told cell ids).
+_RAN_IN_ORDER: list[str] = []
+#: How many of them are kept.
+_KEPT_CELLS = 200
 
-    Args:
-        entry: The exercise's function name.
-        history: Cell sources in the order run; by default the raw input
-            history of the running IPython kernel.
+
+def _record_cells() -> None:
+    """In a Jupyter kernel, remember what each cell ran, by its id.
+
+    The check cell then tells a saved solution cell from the one last run
+    (an unsaved edit). Nothing happens outside a kernel.
+    """
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_ormgrade_recording", False):
+        return
+
+    def remember(info: Any) -> None:
+        if not isinstance(info.raw_cell, str):
+            return
+        cell_id = getattr(info, "cell_id", None)
+        if isinstance(cell_id, str):
+            _RAN[cell_id] = info.raw_cell
+        _RAN_IN_ORDER.append(info.raw_cell)
+        del _RAN_IN_ORDER[:-_KEPT_CELLS]
+
+    shell.events.register("pre_run_cell", remember)
+    shell._ormgrade_recording = True
+
+
+_record_cells()
+
+
+def notebook_file(exercise_id: str, path: str | os.PathLike[str] | None = None) -> Path:
+    """The notebook file being worked on: ``path``, else the one the kernel belongs to.
+
+    Without ``path``: the notebook Jupyter names (``$JPY_SESSION_NAME``), the
+    one VS Code names, then ``<id>.ipynb`` in the current folder.
 
     Raises:
-        NotebookError: Not in a kernel, or no cell run so far defines ``entry()``.
+        NotebookError: None of these is a file.
     """
-    if history is None:
-        try:
+    candidates: list[Path] = []
+    if path is not None:
+        candidates.append(Path(path))
+    else:
+        session = os.environ.get("JPY_SESSION_NAME", "")
+        if session.endswith(NOTEBOOK_SUFFIX):
+            candidates.append(Path(session))
+        if "IPython" in sys.modules:
             from IPython import get_ipython
-        except ImportError:
-            raise NotebookError(NOT_IN_KERNEL) from None
-        shell = get_ipython()
-        if shell is None:
-            raise NotebookError(NOT_IN_KERNEL)
-        history = list(shell.history_manager.input_hist_raw)
-    defines = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(entry)}\s*\(", re.MULTILINE)
-    for cell in reversed(history):
-        if defines.search(cell):
-            return cell
-    raise NotebookError(SOLUTION_NOT_RUN.format(entry=entry))
+
+            shell = get_ipython()
+            named = shell.user_ns.get("__vsc_ipynb_file__") if shell is not None else None
+            if isinstance(named, str):
+                candidates.append(Path(named))
+        candidates.append(Path(f"{exercise_id}{NOTEBOOK_SUFFIX}"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise NotebookError(NOTEBOOK_NOT_FOUND.format(tried=tried, id=exercise_id))
+
+
+def _saved_cell_id(path: Path) -> str | None:
+    data = load_notebook_json(path)
+    for cell in data["cells"]:
+        if isinstance(cell, Mapping) and SOLUTION_TAG in _tags(cell):
+            cell_id = cell.get("id")
+            return cell_id if isinstance(cell_id, str) else None
+    return None
+
+
+def unsaved_note(
+    path: Path,
+    spec: ExerciseSpec,
+    ran: Mapping[str, str] | None = None,
+    ran_in_order: Sequence[str] | None = None,
+) -> str | None:
+    """Why the saved solution cell may not be what the student meant to grade, or None.
+
+    With the cells' ids (JupyterLab sends them), `UNSAVED_NOTE` when the
+    saved cell tagged ``solution`` differs from what that cell last ran.
+    Without ids, `OTHER_DEFINITION_NOTE` when the last cell run that defines
+    the entry function is not the saved solution cell.
+    """
+    ran = _RAN if ran is None else ran
+    ran_in_order = _RAN_IN_ORDER if ran_in_order is None else ran_in_order
+    try:
+        cell_id = _saved_cell_id(path)
+        saved = read_solution(path, spec.id).source.strip()
+    except NotebookError:
+        return None  # grading says what is wrong with the file
+    if cell_id is not None and cell_id in ran:
+        if set_aside_ipython(ran[cell_id]).text.strip() == saved:
+            return None
+        return UNSAVED_NOTE.format(tag=SOLUTION_TAG)
+    defines = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(spec.entry)}\s*\(", re.MULTILINE)
+    last = next((cell for cell in reversed(ran_in_order) if defines.search(cell)), None)
+    if last is None or set_aside_ipython(last).text.strip() == saved:
+        return None
+    return OTHER_DEFINITION_NOTE.format(entry=spec.entry, tag=SOLUTION_TAG)
 
 
 @dataclass(frozen=True, repr=False)
@@ -773,3 +912,40 @@ def check_cell(
         path.write_text(json.dumps(solution_notebook(exercise_id, source)), encoding="utf-8")
         report = grade(path, chosen, [exercise_id], GradeOptions(seed=seed, db_url=db_url))
     return CellFeedback(report, terminal.render(report, verbose=True))
+
+
+def check_notebook(
+    exercise_id: str,
+    path: str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    db_url: str | None = None,
+    catalog: Catalog | None = None,
+) -> CellFeedback:
+    """Grade the saved notebook of ``exercise_id`` exactly as ``ormgrade grade --submission`` does.
+
+    The notebook file is graded (its one cell tagged ``solution``, found by
+    the tag), not the cells run in the kernel, so the grade shown is the
+    grade the notebook gets. When the saved cell is not the code last run in
+    it, the feedback starts with `UNSAVED_NOTE`.
+
+    Args:
+        exercise_id: The exercise.
+        path: The notebook file; found as `notebook_file` says by default.
+        seed: Dataset seed (a fresh one by default, as in grading).
+        db_url: Database to grade on (SQLite by default).
+        catalog: Where the exercise is; found automatically by default.
+    """
+    from grader.runner import GradeOptions, grade
+
+    chosen = catalog or discover()
+    spec = chosen.spec(exercise_id)
+    notebook = notebook_file(exercise_id, path)
+    note = unsaved_note(notebook, spec)
+    report = grade(notebook, chosen, [exercise_id], GradeOptions(seed=seed, db_url=db_url))
+    text = terminal.render(report, verbose=True)
+    return CellFeedback(report, f"{note}\n\n{text}" if note else text)
+
+
+def notebook_ids(catalog: Catalog) -> list[str]:
+    """The exercises of ``catalog`` that have a notebook, in catalog order."""
+    return [spec.id for spec in catalog.select() if notebook_exclusion(spec) is None]

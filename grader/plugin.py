@@ -10,7 +10,6 @@ from grader.pytest_plugin import (
     pytest_configure,
     pytest_report_header,
     pytest_sessionfinish,
-    pytest_terminal_summary,
     pytest_unconfigure,
 )
 
@@ -20,6 +19,5 @@ __all__ = [
     "pytest_configure",
     "pytest_report_header",
     "pytest_sessionfinish",
-    "pytest_terminal_summary",
     "pytest_unconfigure",
 ]

@@ -163,9 +163,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state is None:
         return None
     session = state.open()
+    assert state.catalog is not None
     return [
         f"ormgrade: grading {state.submission} · {session.backend.dialect} · seed {session.seed} "
-        f"(rerun with --ormgrade-seed {session.seed})"
+        f"(rerun with --ormgrade-seed {session.seed})",
+        f"ormgrade: {state.catalog.description}",
     ]
 
 
@@ -229,12 +231,9 @@ class CheckItem(pytest.Item):
         return self.path, 0, f"{self.spec.id}::{self.name}"
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    state = config.stash.get(state_key, None)
-    report = state.report() if state is not None else None
-    if report is None or not report.exercises:
-        return
-    terminalreporter.section("ormgrade score")
+def write_score(terminalreporter: Any, report: GradeReport) -> None:
+    """The ``ormgrade score`` section: each exercise's points, warnings, the total."""
+    terminalreporter.write_sep("=", "ormgrade score")
     for result in report.exercises:
         terminalreporter.write_line(
             f"{result.id:<28} {result.score:>3}/{result.max_score:<3} {result.outcome.value}"
@@ -244,14 +243,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(terminal.summary_line(report))
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    state = session.config.stash.get(state_key, None)
-    if state is None:
-        return
-    report = state.report()
-    target = session.config.getoption("ormgrade_json") or _ini(session.config, "ormgrade_json")
-    if report is not None and target:
-        write_atomic(Path(target), to_json(report))
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[None]:
+    """Write the results file, and print the score last of all.
+
+    The terminal reporter prints its summary (failures, the short summary,
+    the counts) when this session ends; wrapped around it, the score comes
+    after all of that, so it is the last thing a student sees.
+    """
+    try:
+        return (yield)
+    finally:
+        state = session.config.stash.get(state_key, None)
+        report = state.report() if state is not None else None
+        target = session.config.getoption("ormgrade_json") or _ini(session.config, "ormgrade_json")
+        if report is not None and target:
+            write_atomic(Path(target), to_json(report))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if report is not None and report.exercises and reporter is not None:
+            write_score(reporter, report)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -39,6 +39,8 @@ from grader import __version__
 from grader.catalog import ORACLE_DIR, Catalog
 from grader.errors import OrmgradeError, UsageError
 from grader.manifest import MANIFEST_FILE, Manifest, build_manifest
+from grader.report.classroom import encode_result
+from grader.schema import SCHEMA_PAGE, render_schema
 from grader.spec import ExerciseSpec
 
 #: The command that installs a released repository (its README's, and the workflow's).
@@ -102,21 +104,60 @@ def render(template: str, **context: Any) -> str:
 # -- GitHub Classroom workflow ----------------------------------------------------
 
 
-def step_id(exercise_id: str) -> str:
-    """The workflow step id of an exercise.
+#: What the reporter accepts as its ``runners`` input (it checks this when a result
+#: cannot be read, and then posts no grade at all).
+RUNNERS_PATTERN = re.compile(r"^([a-zA-Z0-9]+,)*[a-zA-Z0-9]+$")
+#: The test a step that left no result stands for, in the reporter's format.
+NO_RESULT_NAME = "{exercise}: no result"
+NO_RESULT_MESSAGE = (
+    "the grading step of {exercise} left no result (it timed out, or the grader could not "
+    "be installed or started): see that step's log; it counts 0 of {points} points"
+)
 
-    The reporter reads ``<STEP_ID uppercased>_RESULTS`` with any hyphen kept,
-    so a workflow that spells that variable with an underscore silently loses
-    the step's points. Step ids here have no hyphen at all: letters, digits
-    and underscores, starting with a letter (as GitHub requires).
+
+def step_id(exercise_id: str) -> str:
+    """The workflow step id of an exercise: letters and digits only, in camel case.
+
+    The reporter reads ``<STEP_ID uppercased>_RESULTS``, and its ``runners``
+    input must match `RUNNERS_PATTERN`: no underscore, no hyphen. Exercise
+    ids stay as they are everywhere else; only the step is named
+    ``filterLimit`` for ``filter_limit``.
     """
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", exercise_id)
-    return cleaned if cleaned[:1].isalpha() else f"x_{cleaned}"
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", exercise_id) if w]
+    if not words:
+        raise UsageError(f"exercise id {exercise_id!r} has no letter or digit for a step id")
+    cleaned = words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    return cleaned if cleaned[:1].isalpha() else f"x{cleaned}"
 
 
 def results_env(exercise_id: str) -> str:
     """The reporter's environment variable holding the exercise step's result."""
     return f"{step_id(exercise_id).upper()}_RESULTS"
+
+
+def no_result(spec: ExerciseSpec) -> dict[str, Any]:
+    """The reporter's result standing for a step that left none: an error, 0 points of all.
+
+    ``max_score`` is the exercise's points (one test per point in a real
+    result), so the grade's total stays out of the course's full points.
+    """
+    return {
+        "version": 1,
+        "status": "error",
+        "max_score": spec.max_score,
+        "tests": [
+            {
+                "name": NO_RESULT_NAME.format(exercise=spec.id),
+                "status": "error",
+                "score": 0,
+                "message": NO_RESULT_MESSAGE.format(exercise=spec.id, points=spec.max_score),
+                "test_code": f"ormgrade grade {spec.id}",
+                "filename": f"exercises/{spec.id}",
+                "line_no": 0,
+                "duration": 0,
+            }
+        ],
+    }
 
 
 def grade_command(exercise_id: str) -> str:
@@ -133,12 +174,15 @@ class WorkflowStep:
         name: The step's title in the Actions log.
         command: The shell command it runs.
         env: The reporter's variable that receives its result.
+        fallback: Base64 of `no_result`, what the reporter gets when the step
+            left no output (the expression ``result || 'fallback'``).
     """
 
     id: str
     name: str
     command: str
     env: str
+    fallback: str
 
 
 def workflow_steps(specs: Iterable[ExerciseSpec]) -> list[WorkflowStep]:
@@ -154,6 +198,7 @@ def workflow_steps(specs: Iterable[ExerciseSpec]) -> list[WorkflowStep]:
             name=f"{spec.id}: {spec.title} ({spec.max_score} points)",
             command=grade_command(spec.id),
             env=results_env(spec.id),
+            fallback=encode_result(no_result(spec)),
         )
         for spec in specs
     ]
@@ -165,6 +210,9 @@ def workflow_steps(specs: Iterable[ExerciseSpec]) -> list[WorkflowStep]:
                 f"{step.id!r}"
             )
         seen[step.id] = spec.id
+    runners = ",".join(step.id for step in steps)
+    if steps and not RUNNERS_PATTERN.match(runners):
+        raise UsageError(f"the reporter would refuse the runners input {runners!r}")
     return steps
 
 
@@ -383,12 +431,14 @@ def _write_release(catalog: Catalog, out_dir: Path, specs: list[ExerciseSpec]) -
         "test_command": TEST_COMMAND,
         "python_version": PYTHON_VERSION,
         "engine_version": __version__,
+        "schema_page": SCHEMA_PAGE,
         "dependencies": list(dict.fromkeys([*engine_requirements(), TEST_RUNNER_REQUIREMENT])),
     }
     _write(out_dir, "README.md", render("release/README.md.j2", **context))
     _write(out_dir, "pyproject.toml", render("release/pyproject.toml.j2", **context))
     _write(out_dir, ".gitignore", render("release/gitignore"))
     _write(out_dir, WORKFLOW_FILE, render_workflow(specs))
+    _write(out_dir, SCHEMA_PAGE, render_schema())
 
     leaks = solution_leaks(catalog, out_dir)
     if leaks:

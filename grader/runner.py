@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.catalog import Catalog
+from grader.catalog import Catalog, OracleError
 from grader.checks import Evaluation, build_check, judge_all
 from grader.checks.base import Check, needs_of
 from grader.child import CALL_DATABASES, load_module
@@ -189,6 +189,8 @@ def grade_exercise(session: GradingSession, spec: ExerciseSpec, submission: Path
         if grader_fn is None:
             raise OrmgradeError(f"no grader for exercise kind {spec.kind!r}")
         result = grader_fn(session, spec, submission)
+    except OracleError as exc:  # an edited starter would grade wrong answers as correct
+        result = failed_result(spec, Outcome.GRADER_ERROR, f"grader error: {exc}")
     except Exception as exc:  # a bug of ours or a broken environment
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = failed_result(spec, Outcome.GRADER_ERROR, f"grader error: {detail}")
@@ -320,14 +322,22 @@ def grade_query_exercise(
                 lambda: _run_on_copy(session, spec, bigger, scaled_job("oracle")),
             )
         if "memory" in needs:
-            # Only the submission's memory is traced: the starter's peak is
-            # quoted in the exercise's README, and tracing every allocation of
-            # a whole-table load would double the exercise's grading time.
             later["memory"] = lambda: _run_on_copy(
                 session,
                 spec,
                 template,
                 lambda url: job("submission", "memory", url, measure_memory=True),
+            )
+            # The starter's peak is shown beside the submission's; it is traced
+            # once per session (same seed, same data), like its other runs.
+            later["oracle_memory"] = lambda: session.oracle(
+                (spec.id, "memory", template.location),
+                lambda: _run_on_copy(
+                    session,
+                    spec,
+                    template,
+                    lambda url: job("oracle", "memory", url, measure_memory=True),
+                ),
             )
         if "fault" in needs:
             after_rows = _fault_after_rows(spec)

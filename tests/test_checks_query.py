@@ -163,7 +163,7 @@ def test_no_n_plus_one_passes_when_the_count_stays_constant(engine: Engine, bigg
     verdict = check("no_n_plus_one").judge(ev)
     assert verdict.passed
     assert verdict.message == CONSTANT_QUERIES.format(
-        small=2, large=2, small_size="size tiny", large_size="size small"
+        small="2 queries", large="2 queries", small_size="size tiny", large_size="size small"
     )
 
 
@@ -173,7 +173,7 @@ def test_no_n_plus_one_fails_when_the_count_grows(engine: Engine, bigger: Engine
     verdict = check("no_n_plus_one").judge(ev)
     assert not verdict.passed
     assert verdict.message == GROWING_QUERIES.format(
-        small=41, large=301, small_size="size tiny", large_size="size small"
+        small="41 queries", large="301 queries", small_size="size tiny", large_size="size small"
     )
     assert "lazy load of User.tasks" in verdict.evidence[0].label
 
@@ -185,7 +185,13 @@ def test_no_n_plus_one_accepts_joinedload(engine: Engine, bigger: Engine) -> Non
 
     small, large = record(engine, joined), record(bigger, joined)
     ev = evaluation(small, small, scaled=large, dataset="tiny", scaled_dataset="small")
-    assert check("no_n_plus_one").judge(ev).passed
+    verdict = check("no_n_plus_one").judge(ev)
+    assert verdict.passed
+    # One statement at each size: "1 query", never "1 queries".
+    assert verdict.message == CONSTANT_QUERIES.format(
+        small="1 query", large="1 query", small_size="size tiny", large_size="size small"
+    )
+    assert "1 queries" not in verdict.message
 
 
 # -- clause -----------------------------------------------------------------------

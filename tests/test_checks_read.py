@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from grader.catalog import Catalog
 from grader.checks.aggregate import (
+    AGGREGATED_NOT_GROUPED,
     AGGREGATED_OK,
+    IN_SUBQUERY,
     NOT_AGGREGATED,
     ROWS_OK,
     ROWS_OVER_GROUPS,
@@ -232,9 +234,21 @@ def test_aggregate_report_query_per_project(session: GradingSession, catalog: Ca
     result = graded(session, catalog, "test_aggregate_report_query_per_project", "aggregate_report")
     assert failing(result) == ["max_queries", "aggregated_in_sql"]
     assert result.check("max_queries").message == TOO_MANY_QUERIES.format(observed=61, bound=1)
-    assert result.check("aggregated_in_sql").message == NOT_AGGREGATED.format(
-        table="tasks", wanted="groups (GROUP BY) and aggregates", reads=60
+    # One aggregating query per project: aggregated in SQL, but not grouped.
+    assert result.check("aggregated_in_sql").message == AGGREGATED_NOT_GROUPED.format(
+        table="tasks", functions="COUNT, SUM", where=""
     )
+
+
+def test_aggregate_report_correlated_count(session: GradingSession, catalog: Catalog) -> None:
+    """COUNT in a correlated subquery aggregates in SQL: the message says so, asks for GROUP BY."""
+    result = graded(session, catalog, "test_aggregate_report_correlated_count", "aggregate_report")
+    assert failing(result) == ["aggregated_in_sql"]
+    message = result.check("aggregated_in_sql").message
+    assert message == AGGREGATED_NOT_GROUPED.format(
+        table="tasks", functions="COUNT, SUM", where=IN_SUBQUERY
+    )
+    assert "no statement reading tasks groups" not in message
 
 
 def test_aggregate_report_count_of_condition(session: GradingSession, catalog: Catalog) -> None:

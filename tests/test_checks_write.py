@@ -25,7 +25,13 @@ from grader.capture import MAIN, capture
 from grader.catalog import Catalog
 from grader.checks import Evaluation
 from grader.checks.base import NOT_JUDGED
-from grader.checks.memory import MEMORY_OK, NO_MEMORY_RUN, TOO_MUCH_MEMORY
+from grader.checks.memory import (
+    MEMORY_OK,
+    NO_MEMORY_RUN,
+    STARTER_LABEL,
+    STARTER_PEAK,
+    TOO_MUCH_MEMORY,
+)
 from grader.checks.query import WRONG_RESULT, WRONG_STATE
 from grader.checks.routing import MISROUTED, ROUTING_OK, TOO_FEW_READS
 from grader.checks.write import (
@@ -293,7 +299,9 @@ def test_peak_memory_passes_under_the_bound(engine: Engine) -> None:
     evaluation = evaluation_with(main, memory=memory_run(2.5), oracle_memory=memory_run(60))
     verdict = check("peak_memory", max_mib=12).judge(evaluation)
     assert verdict.passed
-    assert verdict.message == MEMORY_OK.format(observed=2.5, bound=12)
+    assert verdict.message == MEMORY_OK.format(observed=2.5, bound=12) + STARTER_PEAK.format(
+        starter=60
+    )
     assert verdict.evidence[1].text == "60.0 MiB peak"
 
 
@@ -447,7 +455,12 @@ def assert_gate_failed(result: ExerciseResult, prefix: str) -> None:
 def test_bulk_export_stream_results_partitions(session: GradingSession, catalog: Catalog) -> None:
     result = graded(session, catalog, "test_bulk_export_stream_results_partitions", "bulk_export")
     assert full_marks(result), [c.message for c in result.checks]
-    assert result.check("peak_memory").message.startswith("peak memory ")
+    memory = result.check("peak_memory")
+    assert memory.message.startswith("peak memory ")
+    # The starter's peak on the same data, as the README says: every row at once.
+    shown = memory.message.split(STARTER_PEAK.split("{")[0], 1)
+    assert len(shown) == 2 and float(shown[1].split()[0]) > 12
+    assert [e.label for e in memory.evidence][-1] == STARTER_LABEL
 
 
 def test_bulk_export_orm_yield_per(session: GradingSession, catalog: Catalog) -> None:
@@ -459,7 +472,8 @@ def test_bulk_export_session_stream_results(session: GradingSession, catalog: Ca
     result = graded(session, catalog, "test_bulk_export_session_stream_results", "bulk_export")
     assert failing(result) == ["peak_memory"]
     memory = result.check("peak_memory")
-    assert memory.message.endswith(TOO_MUCH_MEMORY.split(";")[1].format(bound=12))
+    assert TOO_MUCH_MEMORY.split(";")[1].format(bound=12) + " · the starter" in memory.message
+    assert STARTER_LABEL in [e.label for e in memory.evidence]
     assert memory.evidence[-1].label == "statement fetching the most rows (120000)"
 
 

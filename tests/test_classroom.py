@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,14 @@ from grader.cli import EXIT_GRADER, EXIT_OK, EXIT_USAGE, main
 from grader.release import (
     CHECKOUT_ACTION,
     INSTALL_COMMAND,
+    NO_RESULT_MESSAGE,
+    NO_RESULT_NAME,
     PYTHON_VERSION,
     REPORTER_ACTION,
+    RUNNERS_PATTERN,
     SETUP_PYTHON_ACTION,
     grade_command,
+    no_result,
     render_workflow,
     results_env,
     step_id,
@@ -54,6 +59,7 @@ from grader.results import CheckResult, Evidence, ExerciseResult, GradeReport, O
 from tests.conftest import case_dir
 
 IDS = ("filter_limit", "eager_loading", "column_projection")
+STEP_IDS = ("filterLimit", "eagerLoading", "columnProjection")
 SEED = 7
 TEST_KEYS = {"name", "status", "score", "message", "test_code", "filename", "line_no", "duration"}
 
@@ -66,24 +72,55 @@ class ReporterView:
     """What the reporter shows and sends, computed by its rules.
 
     Attributes:
-        notice: The check-run annotation GitHub Classroom reads the grade from.
+        notice: The check-run annotation GitHub Classroom reads the grade from
+            (None when the reporter failed before posting it).
         table: Per runner, the "Test Score" column: passed tests / tests x max_score.
         console: Per runner, the "Total points for <runner>: X/100" figure.
         grand_total: The "Grand total points: X/100" figure.
+        error: What the reporter printed when it failed.
     """
 
-    notice: str
+    notice: str | None
     table: dict[str, float]
     console: dict[str, float]
     grand_total: float
+    error: str | None = None
+
+
+class ReporterFailed(Exception):
+    """A runner's result could not be decoded (the reporter's ``catch`` branch)."""
+
+
+def _decode_like_the_reporter(encoded: str | None) -> dict[str, Any]:
+    # Buffer.from(undefined, "base64") throws; "" decodes to "", which JSON.parse refuses.
+    if encoded is None:
+        raise ReporterFailed("The first argument must be of type string")
+    text = base64.b64decode(encoded).decode("utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReporterFailed(f"Unexpected end of JSON input ({exc})") from None
 
 
 def reporter(runners: str, env: dict[str, str]) -> ReporterView:
-    """Decode each runner's ``<ID uppercased>_RESULTS`` and aggregate as the reporter does."""
-    results = []
-    for runner in runners.split(","):
-        encoded = env[f"{runner.strip().upper()}_RESULTS"]
-        results.append((runner.strip(), json.loads(base64.b64decode(encoded).decode("utf-8"))))
+    """The reporter's documented rules: decode every ``<RUNNER>_RESULTS``, then total.
+
+    Any runner whose result cannot be decoded fails the whole action before
+    any total is posted; its message then depends on whether ``runners``
+    matches `RUNNERS_PATTERN`.
+    """
+    try:
+        results = [
+            (runner, _decode_like_the_reporter(env.get(f"{runner.strip().upper()}_RESULTS")))
+            for runner in runners.split(",")
+        ]
+    except ReporterFailed as exc:
+        message = (
+            "The runners input must be a comma-separated list of strings."
+            if not RUNNERS_PATTERN.match(runners)
+            else str(exc)
+        )
+        return ReporterView(None, {}, {}, 0.0, message)
     total = max_total = 0
     for _, result in results:
         if not result.get("max_score"):
@@ -100,11 +137,29 @@ def reporter(runners: str, env: dict[str, str]) -> ReporterView:
         passed_all += passed
         tests_all += count
     return ReporterView(
-        notice=f"Points {total}/{max_total}",
+        notice=f"Points {total}/{max_total}" if max_total else None,
         table=table,
         console=console,
         grand_total=passed_all / tests_all * 100,
     )
+
+
+_EXPRESSION = re.compile(
+    r"^\$\{\{ steps\.(?P<step>[A-Za-z0-9]+)\.outputs\.(?P<output>\w+)"
+    r"(?: \|\| '(?P<fallback>[A-Za-z0-9+/=]*)')? \}\}$"
+)
+
+
+def evaluate(expression: str, outputs: dict[str, dict[str, str]]) -> str:
+    """A reporter variable's ``${{ steps.<id>.outputs.<name> || '<literal>' }}``, as GitHub does.
+
+    A step that set no output gives the empty string, which ``||`` replaces
+    with the literal.
+    """
+    found = _EXPRESSION.match(expression)
+    assert found is not None, f"not an expression this workflow writes: {expression}"
+    value = outputs.get(found["step"], {}).get(found["output"], "")
+    return value or (found["fallback"] or "")
 
 
 # -- the workflow ----------------------------------------------------------------------
@@ -151,25 +206,43 @@ def test_workflow_pins_every_action(workflow: dict[str, Any]) -> None:
 
 def test_workflow_has_one_grading_step_per_exercise(workflow: dict[str, Any]) -> None:
     steps = grading_steps(workflow)
-    assert [s["id"] for s in steps] == [step_id(i) for i in IDS] == list(IDS)
+    assert [s["id"] for s in steps] == [step_id(i) for i in IDS] == list(STEP_IDS)
     assert [s["run"] for s in steps] == [grade_command(i) for i in IDS]
     assert all("-" not in s["id"] for s in steps)
     assert all(s["if"] == "${{ !cancelled() }}" for s in steps)
 
 
-def test_reporter_step_is_last_and_wired_to_every_grading_step(workflow: dict[str, Any]) -> None:
+def test_reporter_step_is_last_and_wired_to_every_grading_step(
+    workflow: dict[str, Any], catalog: Catalog
+) -> None:
     last = steps_of(workflow)[-1]
     assert last["uses"] == REPORTER_ACTION == "classroom-resources/autograding-grading-reporter@v1"
-    assert last["with"]["runners"] == ",".join(IDS)
-    assert last["env"] == {
-        f"{i.upper()}_RESULTS": f"${{{{ steps.{i}.outputs.result }}}}" for i in IDS
-    }
+    assert last["with"]["runners"] == ",".join(STEP_IDS)
+    assert RUNNERS_PATTERN.match(last["with"]["runners"])
+    assert list(last["env"]) == [f"{s.upper()}_RESULTS" for s in STEP_IDS]
+    for step, spec, (name, expression) in zip(
+        STEP_IDS, catalog.select(IDS), last["env"].items(), strict=True
+    ):
+        fallback = encode_result(no_result(spec))
+        assert expression == f"${{{{ steps.{step}.outputs.result || '{fallback}' }}}}", name
+        assert evaluate(expression, {}) == fallback
+        assert evaluate(expression, {step: {"result": "abc"}}) == "abc"
 
 
-def test_step_ids_never_carry_a_hyphen() -> None:
-    assert step_id("migration-add-column") == "migration_add_column"
-    assert results_env("migration-add-column") == "MIGRATION_ADD_COLUMN_RESULTS"
-    assert step_id("2fast") == "x_2fast"
+def test_step_ids_are_letters_and_digits_the_reporter_accepts() -> None:
+    assert step_id("filter_limit") == "filterLimit"
+    assert step_id("migration-add-column") == "migrationAddColumn"
+    assert results_env("migration_add_column") == "MIGRATIONADDCOLUMN_RESULTS"
+    assert step_id("2fast") == "x2fast"
+    assert not RUNNERS_PATTERN.match("filter_limit,eager_loading")  # what was written before
+    assert RUNNERS_PATTERN.match(",".join(step_id(i) for i in IDS))
+
+
+def test_every_catalog_step_id_is_accepted_and_unique(catalog: Catalog) -> None:
+    workflow = yaml.safe_load(render_workflow(catalog.select()))
+    runners = steps_of(workflow)[-1]["with"]["runners"]
+    assert RUNNERS_PATTERN.match(runners)
+    assert len(set(runners.split(","))) == len(catalog.ids)
 
 
 # -- running the workflow's grading steps ---------------------------------------------
@@ -204,19 +277,23 @@ def run_step(
 
 
 def run_workflow(
-    workflow: dict[str, Any], submission: Path, tmp: Path
+    workflow: dict[str, Any], submission: Path, tmp: Path, lost: tuple[str, ...] = ()
 ) -> tuple[dict[str, StepRun], ReporterView]:
-    """Run every grading step, then hand their outputs to the reporter double."""
+    """Run every grading step, then hand their outputs to the reporter double.
+
+    The steps named in ``lost`` are not run: they stand for a step that timed
+    out or could not start, and set no output.
+    """
     runs: dict[str, StepRun] = {}
     for step in grading_steps(workflow):
+        if step["id"] in lost:
+            continue
         folder = tmp / step["id"]
         folder.mkdir()
         runs[step["id"]] = run_step(step["run"], submission, folder)
     last = steps_of(workflow)[-1]
-    env = {}
-    for name, expression in last["env"].items():
-        referenced = expression.split("steps.", 1)[1].split(".outputs.", 1)[0]
-        env[name] = runs[referenced].outputs["result"]
+    outputs = {step: run.outputs for step, run in runs.items()}
+    env = {name: evaluate(expression, outputs) for name, expression in last["env"].items()}
     return runs, reporter(last["with"]["runners"], env)
 
 
@@ -257,6 +334,41 @@ def test_each_step_writes_one_result_in_the_reporter_format(
         assert_reporter_format(decode(run))
 
 
+def test_a_step_that_left_no_result_still_gives_a_grade(
+    workflow: dict[str, Any], catalog: Catalog, tmp_path: Path
+) -> None:
+    runs, view = run_workflow(workflow, catalog.solutions_dir, tmp_path, lost=("eagerLoading",))
+    assert set(runs) == {"filterLimit", "columnProjection"}
+    graded = sum(run.report.score for run in runs.values())
+    assert graded == 20
+    assert view.error is None
+    assert view.notice == "Points 20/30"
+    assert view.table["eagerLoading"] == 0
+    spec = catalog.spec("eager_loading")
+    blob = no_result(spec)
+    assert blob["tests"][0]["name"] == NO_RESULT_NAME.format(exercise="eager_loading")
+    assert blob["tests"][0]["message"] == NO_RESULT_MESSAGE.format(
+        exercise="eager_loading", points=spec.max_score
+    )
+    assert_reporter_format(blob)
+
+
+def test_without_the_fallback_one_lost_step_loses_the_whole_grade(
+    workflow: dict[str, Any], catalog: Catalog, tmp_path: Path
+) -> None:
+    """The failure the fallback prevents, by the reporter's own rules."""
+    run = run_step(grade_command("filter_limit"), catalog.solutions_dir, tmp_path)
+    env = {"FILTERLIMIT_RESULTS": run.outputs["result"]}
+    view = reporter("filterLimit,eagerLoading", env)
+    assert view.notice is None
+    assert view.error is not None
+    underscored = reporter(
+        "filter_limit,eager_loading", {"FILTER_LIMIT_RESULTS": env["FILTERLIMIT_RESULTS"]}
+    )
+    assert underscored.notice is None
+    assert underscored.error == "The runners input must be a comma-separated list of strings."
+
+
 def test_solutions_earn_full_points_in_classroom(solutions) -> None:
     runs, view = solutions
     assert view.notice == "Points 30/30"
@@ -288,8 +400,8 @@ def test_reporter_log_totals_agree_with_the_grade(
 
 def test_one_test_per_point_of_every_check(starters) -> None:
     runs, _ = starters
-    blob = decode(runs["filter_limit"])
-    report = runs["filter_limit"].report.exercise("filter_limit")
+    blob = decode(runs["filterLimit"])
+    report = runs["filterLimit"].report.exercise("filter_limit")
     assert blob["max_score"] == len(blob["tests"]) == report.max_score
     names = [t["name"] for t in blob["tests"]]
     assert names[:4] == [f"correct_result (point {n} of 4)" for n in range(1, 5)]
@@ -301,7 +413,7 @@ def test_one_test_per_point_of_every_check(starters) -> None:
 
 def test_step_log_shows_the_feedback_and_the_points(starters) -> None:
     runs, _ = starters
-    run = runs["filter_limit"]
+    run = runs["filterLimit"]
     assert "FAIL  where_in_sql" in run.log
     assert "hint:" in run.log
     score = run.report.score

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from grader.catalog import Catalog
 from grader.cli import EXIT_OK, main
 from grader.release import PYTHON_VERSION
 from grader.report.gradescope import (
+    CORRECTNESS_CHECK,
     CRASHED_OUTPUT,
     GRADER_ERROR_OUTPUT,
     LEADERBOARD_NAME,
+    LEADERBOARD_POINTS,
     code_block,
     gradescope_results,
 )
@@ -192,9 +195,42 @@ def test_one_test_per_check_with_its_own_points(starters, catalog: Catalog) -> N
 
 def test_leaderboard_counts_queries_per_exercise(starters) -> None:
     _, document = starters
-    names = [entry["name"] for entry in document["leaderboard"]]
-    assert names == [LEADERBOARD_NAME.format(exercise=i) for i in IDS]
-    assert all(entry["order"] == "asc" for entry in document["leaderboard"])
+    points, *queries = document["leaderboard"]
+    assert points == {"name": LEADERBOARD_POINTS, "value": document["score"], "order": "desc"}
+    assert [entry["name"] for entry in queries] == [
+        LEADERBOARD_NAME.format(exercise=i) for i in IDS
+    ]
+    assert all(entry["order"] == "asc" for entry in queries)
+
+
+def _graded(exercise_id: str, correct_answer: bool, queries: int) -> ExerciseResult:
+    fast = correct_answer and queries <= 1
+    checks = (
+        CheckResult(CORRECTNESS_CHECK, correct_answer, 4 if correct_answer else 0, 4, "m"),
+        # A wrong answer has nothing else judged, as in grading.
+        CheckResult("max_queries", fast, 2 if fast else 0, 2, "m"),
+    )
+    return ExerciseResult(
+        id=exercise_id,
+        title="t",
+        max_score=6,
+        checks=checks,
+        stats={"queries": queries, "starter_queries": 5},
+    )
+
+
+def test_a_wrong_answer_is_never_ranked_by_its_queries() -> None:
+    right = GradeReport((_graded("filter_limit", True, 1),), "sqlite", 1)
+    wrong = GradeReport((_graded("filter_limit", False, 0),), "sqlite", 1)
+    name = LEADERBOARD_NAME.format(exercise="filter_limit")
+    right_board = {e["name"]: e["value"] for e in gradescope_results(right)["leaderboard"]}
+    wrong_board = {e["name"]: e["value"] for e in gradescope_results(wrong)["leaderboard"]}
+    assert right_board == {LEADERBOARD_POINTS: 6, name: 1}
+    assert wrong_board == {LEADERBOARD_POINTS: 0}  # 0 queries, yet not on the queries board
+    crashed = GradeReport(
+        (replace(_graded("filter_limit", True, 1), outcome=Outcome.CRASHED),), "sqlite", 1
+    )
+    assert name not in {e["name"] for e in gradescope_results(crashed)["leaderboard"]}
 
 
 def test_output_names_the_seed_that_reproduces_the_run(starters) -> None:
@@ -249,7 +285,7 @@ def test_crashed_and_grader_error_exercises_score_nothing_and_say_why() -> None:
     )
     assert second["output"].startswith(GRADER_ERROR_OUTPUT)
     assert "grader error" in document["output"]
-    assert document["leaderboard"] == []
+    assert document["leaderboard"] == [{"name": LEADERBOARD_POINTS, "value": 0, "order": "desc"}]
 
 
 def test_evidence_becomes_fenced_markdown_that_backticks_cannot_break() -> None:

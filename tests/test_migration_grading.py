@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import MetaData
 
 from grader.catalog import Catalog
+from grader.checks.base import Evaluation
 from grader.checks.migration import (
     BACKFILL_WRONG,
     CONVERSION_WRONG,
@@ -26,6 +29,8 @@ from grader.checks.migration import (
     LOCK_FEEDBACK,
     LOCK_FEEDBACK_CLEAN,
     LOCK_FEEDBACK_NONE,
+    LOCK_FEEDBACK_SQL_ONLY,
+    LOST_IN_UPGRADE_HINT,
     MODELS_AHEAD,
     MODELS_DIFFER,
     MODELS_MATCH,
@@ -39,6 +44,7 @@ from grader.checks.migration import (
     UPGRADE_DID_NOT_APPLY,
     UPGRADE_FAILS,
     UPGRADE_OK,
+    DowngradeRoundTrip,
 )
 from grader.checks.query import FULL_SCAN, INDEX_OK
 from grader.guard import TAMPERING
@@ -48,13 +54,18 @@ from grader.migration import (
     NO_MIGRATION,
     NO_VERSIONS_FOLDER,
     NOT_RENDERED,
+    SQUAWK_MISSING,
+    LintFinding,
     squawk_binary,
 )
 from grader.migration_grader import HISTORY_NOT_JUDGED
 from grader.results import ExerciseResult, Outcome
+from grader.run import RunRecord
 from grader.runner import GradeOptions, GradingSession, grade, open_session
 from grader.verify import VerifyReport, verify
 from tests.conftest import case_dir
+from tests.recording import check as make_check
+from tests.recording import spec_with
 
 #: The dataset seed of every run in this module.
 SEED = 13
@@ -168,6 +179,29 @@ def test_lock_feedback_names_what_would_lock(verified: VerifyReport) -> None:
     assert "adding-not-nullable-field" in feedback["migration_backfill_not_null"].message
     assert "changing-column-type" in feedback["migration_change_type"].message
     assert feedback["migration_add_column"].message == LOCK_FEEDBACK_CLEAN
+
+
+@pytest.mark.parametrize(
+    ("lint", "note", "expected"),
+    [
+        ((), SQUAWK_MISSING, LOCK_FEEDBACK_SQL_ONLY),
+        ((LintFinding("changing-column-type", "locks"),), "", None),
+        ((), "", LOCK_FEEDBACK_CLEAN),
+    ],
+)
+def test_lock_feedback_says_nothing_of_a_linter_that_is_not_installed(
+    lint: tuple[LintFinding, ...], note: str, expected: str | None
+) -> None:
+    sql = "ALTER TABLE tasks ALTER COLUMN priority TYPE INTEGER;"
+    report = SimpleNamespace(postgresql_sql=sql, lint=lint, lint_note=note)
+    main = RunRecord(role="submission", purpose="migration")
+    ev = Evaluation(spec_with(), main, main, MetaData(), 1, extra={"migration": report})
+    verdict = make_check("lock_feedback", points=0).judge(ev)
+    assert verdict.passed
+    assert verdict.message == (expected or LOCK_FEEDBACK.format(rules="changing-column-type"))
+    assert sql in verdict.evidence[-1].text
+    if note:
+        assert "squawk" not in verdict.message
 
 
 def test_lock_feedback_without_a_migration(verified: VerifyReport) -> None:
@@ -346,7 +380,19 @@ def test_drop_add_rename(graded: Callable[[str], ExerciseResult]) -> None:
     assert fits(RENAME_LOST, data.message)
     assert "A rename is not a drop and an add" in data.message
     assert "so full_name should be" in data.evidence[0].text
-    assert fits(DOWNGRADE_LOSES_ROWS, result.check("downgrade_round_trip").message)
+    round_trip = result.check("downgrade_round_trip")
+    assert fits(DOWNGRADE_LOSES_ROWS, round_trip.message)
+    # The values were gone after upgrade: the hint says so instead of blaming downgrade().
+    assert fits(LOST_IN_UPGRADE_HINT, round_trip.hint)
+
+
+def test_rename_with_a_drop_add_downgrade(graded: Callable[[str], ExerciseResult]) -> None:
+    result = graded("test_rename_with_a_drop_add_downgrade")
+    assert not_met(result) == ["downgrade_round_trip"]
+    round_trip = result.check("downgrade_round_trip")
+    assert fits(DOWNGRADE_LOSES_ROWS, round_trip.message)
+    assert not fits(LOST_IN_UPGRADE_HINT, round_trip.hint)
+    assert round_trip.hint == DowngradeRoundTrip.default_hint
 
 
 def test_lossy_conversion(graded: Callable[[str], ExerciseResult]) -> None:

@@ -26,11 +26,10 @@ from grader.notebook import (
     NO_SOLUTION_CELL,
     NOT_A_CODE_CELL,
     NOT_A_NOTEBOOK,
-    NOT_IN_KERNEL,
     OLD_NBFORMAT,
     OTHER_EXERCISE,
+    SCHEMA_LINK,
     SETUP_TAG,
-    SOLUTION_NOT_RUN,
     SOLUTION_TAG,
     NotebookError,
     build_notebook,
@@ -40,7 +39,6 @@ from grader.notebook import (
     read_solution,
     set_aside_ipython,
     solution_notebook,
-    solution_source,
     write_notebooks,
 )
 from grader.results import Outcome
@@ -115,14 +113,21 @@ def test_every_notebook_validates_against_the_schema(catalog: Catalog, written) 
         assert len(tagged(notebook, SETUP_TAG)) == 1
         assert f'local_dataset("{exercise_id}")' in tagged(notebook, SETUP_TAG)[0].source
         check = tagged(notebook, CHECK_TAG)
-        assert len(check) == 1 and f'check_cell("{exercise_id}"' in check[0].source
+        assert len(check) == 1 and f'check_notebook("{exercise_id}")' in check[0].source
         spec = catalog.spec(exercise_id)
         first = notebook.cells[0]
         assert first.cell_type == "markdown"
-        if spec.readme.is_file():
-            assert first.source.splitlines()[0] == spec.readme.read_text().strip().splitlines()[0]
-        else:
-            assert first.source.startswith(f"# {spec.title}")
+        assert first.source.startswith(f"# {exercise_id} — {spec.title}\n")
+        # The first cell says where to work, how to install, and where the data model is.
+        assert "You work in this notebook" in first.source
+        assert f"The code cell tagged `{SOLUTION_TAG}`" in first.source
+        assert "python -m pip install -e ." in first.source
+        assert SCHEMA_LINK in first.source
+        task = [c.source for c in notebook.cells if c.id.startswith("ormgrade-task-")]
+        assert task and not any(t.startswith(f"# {exercise_id}") for t in task)
+        for chunk in task:
+            assert "Edit `task.py`" not in chunk
+            assert "](../../docs/schema.md)" not in chunk
         ids = [c.id for c in notebook.cells]
         assert len(ids) == len(set(ids))
 
@@ -193,7 +198,7 @@ def test_readme_becomes_markdown_cells(catalog: Catalog, tmp_path: Path) -> None
 
     task = [c.source for c in notebook.cells if c.id.startswith("ormgrade-task-")]
     assert [t.splitlines()[0] for t in task] == [
-        "# Filter and limit in SQL, not in Python",
+        "The starter loads every user and filters in Python.",  # the title is the first cell's
         "## What to do",
         "## How it is graded",
     ]
@@ -454,25 +459,6 @@ def test_set_aside_ipython(source: str, expected: str, set_aside: list[int]) -> 
 
 
 # -- inside the kernel ---------------------------------------------------------------
-
-
-def test_solution_source_is_the_last_cell_run_defining_the_entry() -> None:
-    history = [
-        "import x",
-        "def run(session):\n    return 1",
-        "run(s)",
-        "def run(session):\n    return 2",
-        "1 + 1",
-    ]
-    assert solution_source("run", history) == "def run(session):\n    return 2"
-    with pytest.raises(NotebookError, match=SOLUTION_NOT_RUN.format(entry="export")):
-        solution_source("export", history)
-
-
-def test_solution_source_outside_a_kernel() -> None:
-    with pytest.raises(NotebookError) as caught:
-        solution_source("run")
-    assert str(caught.value) == NOT_IN_KERNEL
 
 
 def test_check_cell_grades_the_source_inline(catalog: Catalog) -> None:

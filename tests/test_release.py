@@ -34,6 +34,7 @@ from grader.release import (
     ReleaseError,
     release,
 )
+from grader.schema import SCHEMA_PAGE, render_schema
 
 IDS = ("filter_limit", "column_projection")
 SEED = 7
@@ -304,6 +305,39 @@ def test_pytest_in_the_release_grades_one_item_per_check(
     assert Path(which.stdout.strip()).parent == copy / "grader"
 
 
+def test_pytest_q_in_the_release_ends_with_the_score(released: Path, tmp_path: Path) -> None:
+    copy = student_copy(released, tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORMGRADE_CATALOG", "PYTEST_"))}
+    env["PYTHONPATH"] = str(copy)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ormgrade-seed", "7"],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert re.fullmatch(r"Total: \d+/20 points · .* · seed 7", lines[-1]), lines[-3:]
+    after = lines[next(i for i, line in enumerate(lines) if "ormgrade score" in line) :]
+    assert len(after) == 1 + len(IDS) + 1  # the title, one line per exercise, the total
+    assert not any(line.startswith(("FAILED", "ERROR")) for line in after)
+    assert re.search(r"\d+ failed, \d+ passed", "\n".join(lines[: -len(after)]))
+
+
+def test_release_holds_the_data_model_page_and_links_it(released: Path) -> None:
+    page = released / SCHEMA_PAGE
+    assert page.read_text(encoding="utf-8") == render_schema()
+    readme = (released / "README.md").read_text(encoding="utf-8")
+    assert f"]({SCHEMA_PAGE})" in readme
+    for exercise_id in IDS:
+        text = (released / "exercises" / exercise_id / "README.md").read_text(encoding="utf-8")
+        (link,) = re.findall(r"\]\(([^)]*schema\.md)\)", text)
+        assert (released / "exercises" / exercise_id / link).resolve() == page.resolve()
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 
@@ -344,6 +378,7 @@ def test_release_refuses_a_starter_that_is_a_solution(tmp_path: Path, catalog: C
         catalog.solutions_dir / "filter_limit" / "task.py",
         broken / "solutions" / "filter_limit" / "task.py",
     )
+    Catalog(broken).record_starter("filter_limit")  # even a starter recorded as it is
     out = tmp_path / "out"
     with pytest.raises(ReleaseError) as caught:
         release(Catalog(broken), out)

@@ -93,9 +93,12 @@ def test_discover_refuses_a_folder_without_exercises(tmp_path: Path) -> None:
 
 
 def test_oracle_prefers_the_pristine_starter(tmp_path: Path) -> None:
-    write_spec(tmp_path, GOOD)
+    folder = write_spec(tmp_path, GOOD)
+    (folder / "task.py").write_text("def run(session):\n    return 1\n", encoding="utf-8")
     catalog = Catalog(tmp_path)
+    catalog.record_starter("demo")
     assert catalog.oracle_dir("demo") == tmp_path / "exercises" / "demo"
     pristine = tmp_path / ".ormgrade" / "oracle" / "demo"
     pristine.mkdir(parents=True)
+    (pristine / "task.py").write_bytes((folder / "task.py").read_bytes())
     assert catalog.oracle_dir("demo") == pristine

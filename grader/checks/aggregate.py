@@ -37,6 +37,13 @@ AGGREGATED_OK = (
 NOT_AGGREGATED = (
     "no statement reading {table} {wanted} its rows in SQL ({reads} statement(s) read {table})"
 )
+AGGREGATED_NOT_GROUPED = (
+    "{table} is aggregated in SQL ({functions}{where}), but no statement reading it has a "
+    "GROUP BY: this exercise asks for one grouped query, GROUP BY the key of each line of the "
+    "answer with the aggregates beside it"
+)
+#: Where an aggregate without GROUP BY was seen (``{where}`` of `AGGREGATED_NOT_GROUPED`).
+IN_SUBQUERY = " in a subquery, computed once per row of the outer query"
 ROWS_OVER_GROUPS = (
     "{rows} rows of {table} fetched for {groups} group(s) in the answer (at most {bound} "
     "allowed): the rows are aggregated in Python, not by the database"
@@ -192,6 +199,19 @@ class AggregatedInSql(Check):
             if aggregates_in_sql(shape) and (groups_in_sql(shape) or not self.group_by)
         ]
         if not aggregating:
+            ungrouped = [shape for _, shape in pairs if aggregates_in_sql(shape)]
+            if ungrouped:
+                functions = sorted(set().union(*(aggregates_in_sql(s) for s in ungrouped)))
+                nested = all(not shape.aggregates for shape in ungrouped)
+                return Verdict(
+                    False,
+                    AGGREGATED_NOT_GROUPED.format(
+                        table=self.table,
+                        functions=", ".join(functions),
+                        where=IN_SUBQUERY if nested else "",
+                    ),
+                    rows_evidence(statements, evaluation.shapes),
+                )
             wanted = "groups (GROUP BY) and aggregates" if self.group_by else "aggregates"
             return Verdict(
                 False,

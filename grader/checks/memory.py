@@ -15,6 +15,9 @@ from grader.run import RunRecord
 MEMORY_OK = "peak memory {observed:.1f} MiB (at most {bound:g} MiB allowed)"
 TOO_MUCH_MEMORY = "peak memory {observed:.1f} MiB; at most {bound:g} MiB allowed"
 NO_MEMORY_RUN = "peak memory could not be measured: {reason}"
+#: Added to the message when the starter's peak on the same data is known.
+STARTER_PEAK = " · the starter peaks at {starter:.1f} MiB"
+STARTER_LABEL = "the starter"
 
 MIB = 1024 * 1024
 
@@ -67,17 +70,17 @@ class PeakMemory(Check):
         observed = mebibytes(run.peak_memory)
         evidence = [Evidence("measured", f"{observed:.1f} MiB peak (bound {self.bound:g} MiB)")]
         starter = evaluation.extra.get("oracle_memory")
+        beside = ""
         if isinstance(starter, RunRecord) and starter.peak_memory is not None:
+            beside = STARTER_PEAK.format(starter=mebibytes(starter.peak_memory))
             evidence.append(
-                Evidence("the starter", f"{mebibytes(starter.peak_memory):.1f} MiB peak")
+                Evidence(STARTER_LABEL, f"{mebibytes(starter.peak_memory):.1f} MiB peak")
             )
         if observed <= self.bound:
-            return Verdict(
-                True, MEMORY_OK.format(observed=observed, bound=self.bound), tuple(evidence)
-            )
+            message = MEMORY_OK.format(observed=observed, bound=self.bound)
+            return Verdict(True, message + beside, tuple(evidence))
         fetch = _largest_fetch(run)
         if fetch is not None:
             evidence.append(fetch)
-        return Verdict(
-            False, TOO_MUCH_MEMORY.format(observed=observed, bound=self.bound), tuple(evidence)
-        )
+        message = TOO_MUCH_MEMORY.format(observed=observed, bound=self.bound)
+        return Verdict(False, message + beside, tuple(evidence))

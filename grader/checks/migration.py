@@ -10,12 +10,13 @@ them instead of retyping them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import IndexUsed
 from grader.errors import SpecError
-from grader.migration import HISTORY_BROKEN, MULTIPLE_HEADS, STARTER_MISSING
+from grader.migration import HISTORY_BROKEN, MULTIPLE_HEADS, SQUAWK_MISSING, STARTER_MISSING
 from grader.results import Evidence
 
 if TYPE_CHECKING:
@@ -55,6 +56,14 @@ DOWNGRADE_LOSES_ROWS = (
     "after downgrade to {head} the schema is back, but {count} row(s) of {table} differ "
     "from before the upgrade: {example}"
 )
+#: The hint when the values a downgrade could not restore were already gone after upgrade.
+LOST_IN_UPGRADE_HINT = (
+    "The values were already lost in upgrade(), before any downgrade ran: after the upgrade, "
+    "{count} of these rows hold NULL or nothing where they held a value. A drop + add deletes "
+    "a column's values, and no downgrade can bring back what upgrade() threw away: change "
+    "upgrade() so that it keeps them (alter the column in place), and undo exactly that in "
+    "downgrade()."
+)
 REUPGRADE_FAILS = "upgrade head fails again after the downgrade: {error}"
 REUPGRADE_DIFFERS = (
     "after the downgrade and a second upgrade, {count} row(s) of {table} differ from "
@@ -89,6 +98,8 @@ LOCK_FEEDBACK = (
 )
 LOCK_FEEDBACK_CLEAN = "feedback only, not graded: squawk flags nothing in the upgrade on PostgreSQL"
 LOCK_FEEDBACK_NONE = "feedback only, not graded: {reason}"
+#: Without the squawk linter (a student's install does not have it), nothing is said about it.
+LOCK_FEEDBACK_SQL_ONLY = "feedback only, not graded: the upgrade as PostgreSQL SQL (-v shows it)"
 
 #: How many differing rows are shown as evidence.
 ROW_EVIDENCE = 5
@@ -493,6 +504,9 @@ class DowngradeRoundTrip(Check):
                 report.before, report.after_downgrade, DOWNGRADE_LOSES_ROWS, head=head
             )
             if verdict is not None:
+                emptied = _emptied_by_upgrade(report.before, report.after_upgrade)
+                if emptied:
+                    return replace(verdict, hint=LOST_IN_UPGRADE_HINT.format(count=emptied))
                 return verdict
         if report.reupgrade is None or not report.reupgrade.ok or report.after_reupgrade is None:
             error = report.reupgrade.error if report.reupgrade else "not run"
@@ -504,6 +518,32 @@ class DowngradeRoundTrip(Check):
         return Verdict(
             True, ROUND_TRIP_OK.format(head=head, rows=" and every row" if self.rows else "")
         )
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _emptied_by_upgrade(before: DatabaseState, after: DatabaseState | None) -> int:
+    """How many rows hold fewer values after the upgrade than before it (or are gone).
+
+    A rename or a type change keeps one value per column; a drop + add
+    leaves the new column NULL (or its default ''): the row has lost a value.
+    """
+    if after is None:
+        return 0
+    count = 0
+    for table in before.tables:
+        rows = before.rows.get(table.name, ())
+        key = _primary_key(table, rows)
+        now = _by_key(after.rows.get(table.name, ()), key)
+        for k, row in _by_key(rows, key).items():
+            later = now.get(k)
+            if later is None or sum(not _empty(v) for v in later.values()) < sum(
+                not _empty(v) for v in row.values()
+            ):
+                count += 1
+    return count
 
 
 def _compare_tables(
@@ -700,6 +740,8 @@ class LockFeedback(Check):
             return Verdict(True, LOCK_FEEDBACK_NONE.format(reason=report.lint_note or reason))
         evidence = [Evidence(f.rule, f.message) for f in report.lint]
         evidence.append(Evidence("the upgrade as PostgreSQL SQL", report.postgresql_sql.strip()))
+        if report.lint_note == SQUAWK_MISSING:
+            return Verdict(True, LOCK_FEEDBACK_SQL_ONLY, tuple(evidence))
         if report.lint_note:
             return Verdict(
                 True, LOCK_FEEDBACK_NONE.format(reason=report.lint_note), tuple(evidence)

@@ -15,6 +15,7 @@ from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.plan import Access, Plan
 from grader.results import Evidence
 from grader.sqlshape import StatementShape
+from grader.wording import counted
 
 # -- messages -----------------------------------------------------------------
 CORRECT = "returns the same result as the starter on a freshly seeded dataset (seed {seed})"
@@ -22,12 +23,12 @@ WRONG_RESULT = "the result differs from the starter's on the same data: {differe
 WRONG_STATE = "the database after the call differs from the starter's: {difference}"
 QUERIES_OK = "queries emitted: {observed} (at most {bound} allowed)"
 TOO_MANY_QUERIES = "queries emitted: {observed}; at most {bound} allowed"
+# ``{small}`` and ``{large}`` are counts with their noun (`grader.wording.counted`).
 CONSTANT_QUERIES = (
-    "{small} queries at {small_size}, {large} at {large_size}: "
-    "the count does not grow with the data"
+    "{small} at {small_size}, {large} at {large_size}: the count does not grow with the data"
 )
 GROWING_QUERIES = (
-    "{small} queries at {small_size}, {large} at {large_size}: the number of queries grows "
+    "{small} at {small_size}, {large} at {large_size}: the number of queries grows "
     "with the data (N+1)"
 )
 CLAUSE_OK = "{clause} on {table} is done by the database"
@@ -218,14 +219,15 @@ class NoNPlusOne(Check):
             reason = scaled.failure.message if scaled is not None and scaled.failure else "no run"
             return Verdict(False, f"the run on the larger dataset failed: {reason}")
         small, large = len(evaluation.main.log), len(scaled.log)
+        counts = {"small": counted(small, "query"), "large": counted(large, "query")}
         sizes = {
             "small_size": f"size {size_label(evaluation.spec.dataset)}",
             "large_size": f"size {size_label(evaluation.spec.scaled_dataset)}",
         }
         if large <= small + self.slack:
-            return Verdict(True, CONSTANT_QUERIES.format(small=small, large=large, **sizes))
+            return Verdict(True, CONSTANT_QUERIES.format(**counts, **sizes))
         evidence = statement_evidence(evaluation.main.log.statements, evaluation.shapes)
-        return Verdict(False, GROWING_QUERIES.format(small=small, large=large, **sizes), evidence)
+        return Verdict(False, GROWING_QUERIES.format(**counts, **sizes), evidence)
 
 
 def size_label(size: Any) -> str:

@@ -3,7 +3,9 @@
 One Gradescope test per check, scored with the check's own points, so the
 total Gradescope shows is the grader's. Each test's ``output`` is Markdown:
 the message, the evidence in code blocks, the hint. The ``leaderboard``
-ranks submissions by the queries each exercise emitted (fewer is better).
+ranks submissions by their points first, then by the queries each exercise
+emitted (fewer is better), for correct answers only: a wrong answer that
+sends no query at all must not top the board.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ PASSED, FAILED = "passed", "failed"
 GRADER_ERROR_OUTPUT = "**Grader error** (not your fault; tell the course staff):"
 CRASHED_OUTPUT = "**Your submission did not run to the end**, so this check was not judged:"
 LEADERBOARD_NAME = "{exercise} queries"
+LEADERBOARD_POINTS = "points"
+#: The check whose pass makes an answer correct (a wrong answer earns nothing else).
+CORRECTNESS_CHECK = "correct_result"
 
 
 def code_block(text: str, language: str = "") -> str:
@@ -62,11 +67,26 @@ def _summary(report: GradeReport) -> str:
     return "\n".join(lines)
 
 
+def correct(exercise: ExerciseResult) -> bool:
+    """Whether the exercise was graded and its answer is the starter's."""
+    if exercise.outcome is not Outcome.GRADED:
+        return False
+    gates = [c for c in exercise.checks if c.name == CORRECTNESS_CHECK]
+    return bool(gates) and all(c.passed for c in gates)
+
+
 def _leaderboard(report: GradeReport) -> list[dict[str, Any]]:
-    board = []
+    """Points first (more is better), then queries of each correct answer (fewer is better).
+
+    A wrong answer gets no queries entry at all, so it is never ranked by
+    how little it asked of the database.
+    """
+    board: list[dict[str, Any]] = [
+        {"name": LEADERBOARD_POINTS, "value": report.score, "order": "desc"}
+    ]
     for exercise in report.exercises:
         queries = exercise.stats.get("queries")
-        if exercise.outcome is Outcome.GRADED and isinstance(queries, int):
+        if correct(exercise) and isinstance(queries, int):
             board.append(
                 {
                     "name": LEADERBOARD_NAME.format(exercise=exercise.id),

@@ -1,0 +1,125 @@
+"""The data model as a page students can read, generated from the models themselves.
+
+`render_schema` writes Markdown: an entity-relationship diagram as a Mermaid
+``erDiagram`` block (GitHub renders it) and one table per model with each
+column's type, keys and description (the ``doc`` of the column). It reads
+`grader.domain` and nothing else, so the page cannot drift from the models:
+``docs/schema.md`` is this function's output, and a test fails when they differ.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import Column, ForeignKey, MetaData, Table, UniqueConstraint
+from sqlalchemy.dialects import sqlite
+
+from grader.domain import Base
+
+#: Where the page lives in the course repository and in a release.
+SCHEMA_PAGE = "docs/schema.md"
+
+_INTRO = """\
+# The data model
+
+Every query exercise works on these tables: users own projects, projects
+hold tasks, tasks are assigned to users, carry tags (through `task_tags`) and
+collect comments. The models are in `grader/domain.py`
+(`from grader.domain import User, Project, Task, Tag, Comment`); this page is
+generated from them (`ormgrade schema`), so it cannot disagree with them.
+The migration exercises each have their own small `models.py`.
+"""
+
+
+def _type(column: Column[object]) -> str:
+    compiled = column.type.compile(dialect=sqlite.dialect())
+    return re.sub(r"[^A-Za-z0-9_]", "_", compiled.split("(")[0]).lower()
+
+
+def _keys(column: Column[object]) -> list[str]:
+    keys = []
+    if column.primary_key:
+        keys.append("PK")
+    if column.foreign_keys:
+        keys.append("FK")
+    single = [
+        c
+        for c in column.table.constraints
+        if isinstance(c, UniqueConstraint) and len(c.columns) == 1
+    ]
+    if column.unique or any(column.name in c.columns for c in single):
+        keys.append("UK")
+    return keys
+
+
+def _doc(column: Column[object]) -> str:
+    return " ".join((column.doc or "").split())
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "'").replace("`", "")
+
+
+def _relationship_lines(tables: Iterable[Table]) -> list[str]:
+    lines = []
+    for table in tables:
+        for column in table.columns:
+            for key in sorted(column.foreign_keys, key=lambda k: k.target_fullname):
+                assert isinstance(key, ForeignKey)
+                parent = key.column.table.name
+                one = "|o" if column.nullable else "||"
+                label = column.name
+                lines.append(f'    {parent} {one}--o{{ {table.name} : "{label}"')
+    return lines
+
+
+def render_schema(metadata: MetaData | None = None) -> str:
+    """The schema page (Markdown) of ``metadata``, by default the shared domain's."""
+    metadata = metadata if metadata is not None else Base.metadata
+    tables = sorted(metadata.tables.values(), key=lambda t: t.name)
+    out = [_INTRO, "```mermaid", "erDiagram"]
+    for table in tables:
+        out.append(f"    {table.name} {{")
+        for column in table.columns:
+            keys = ",".join(_keys(column))
+            parts = [_type(column), column.name]
+            if keys:
+                parts.append(keys)
+            doc = _doc(column)
+            if doc:
+                parts.append(f'"{_mermaid_text(doc)}"')
+            out.append("        " + " ".join(parts))
+        out.append("    }")
+    out += _relationship_lines(tables)
+    out += ["```", ""]
+    for table in tables:
+        out.append(f"## `{table.name}`")
+        out.append("")
+        if table.comment:
+            out += [table.comment, ""]
+        out.append("| column | type | null | key | description |")
+        out.append("|---|---|---|---|---|")
+        for column in table.columns:
+            roles: list[str] = []
+            if column.primary_key:
+                roles.append("primary key")
+            for key in sorted(column.foreign_keys, key=lambda k: k.target_fullname):
+                roles.append(f"→ `{key.target_fullname}`")
+            if "UK" in _keys(column):
+                roles.append("unique")
+            type_text = str(column.type.compile(dialect=sqlite.dialect()))
+            nullable = "yes" if column.nullable and not column.primary_key else "no"
+            doc = _doc(column).replace("|", r"\|")
+            out.append(
+                f"| `{column.name}` | {type_text} | {nullable} | {', '.join(roles)} | {doc} |"
+            )
+        indexes = sorted(table.indexes, key=lambda i: i.name or "")
+        if indexes:
+            out.append("")
+            names = ", ".join(
+                f"`{i.name}` ({', '.join(c.name for c in i.columns)})" for i in indexes
+            )
+            out.append(f"Indexes: {names}.")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
