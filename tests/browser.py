@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 #: The browser executable looked for on PATH.
 CHROMIUM = "chromium"
@@ -40,6 +48,8 @@ def chromium_path() -> str | None:
 @contextmanager
 def system_chromium(executable: str) -> Iterator[Browser]:
     """A headless ``executable`` under Playwright; closed on exit."""
+    # A busy machine draws the page's charts slower than Playwright's 5 s default.
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, args=list(LAUNCH_ARGS), timeout=TIMEOUT_MS
