@@ -51,6 +51,15 @@ CRASHED = "submission crashed"
 #: The label of a grader error among the failure messages.
 GRADER_ERROR = "grader error"
 
+#: The label of the reference solution's query count in the queries chart.
+REFERENCE_LABEL = "reference"
+#: The label of the starter's query count in the queries chart.
+STARTER_LABEL = "starter"
+#: Vertical step between the two marks' labels, as a share of a panel's height.
+MARK_LABEL_STEP = 0.14
+#: What the queries chart says when no exercise has query counts.
+NO_QUERY_COUNTS = "No query counts in these results (migration exercises emit none)."
+
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -424,9 +433,14 @@ def _exercise_chart(summary: ClassSummary) -> dict[str, Any]:
     )
 
 
+def _scored(exercise: ExerciseSummary) -> list[CheckSummary]:
+    # A 0-point check (lock_feedback) is feedback, not a pass/fail rule of the class.
+    return [c for c in exercise.checks if c.max_points > 0]
+
+
 def _check_chart(summary: ClassSummary) -> dict[str, Any]:
-    labels = [f"{_label(e.id)} · {_label(c.name)}" for e in summary.exercises for c in e.checks]
-    rates = [100 * c.pass_rate for e in summary.exercises for c in e.checks]
+    labels = [f"{_label(e.id)} · {_label(c.name)}" for e in summary.exercises for c in _scored(e)]
+    rates = [100 * c.pass_rate for e in summary.exercises for c in _scored(e)]
     bars = {
         "type": "bar",
         "orientation": "h",
@@ -443,10 +457,55 @@ def _check_chart(summary: ClassSummary) -> dict[str, Any]:
     )
 
 
+def has_query_counts(exercise: ExerciseSummary) -> bool:
+    """Whether the exercise has any query count to chart (migration exercises have none)."""
+    return bool(exercise.queries) or (
+        exercise.reference_queries is not None or exercise.starter_queries is not None
+    )
+
+
+def _marks(exercise: ExerciseSummary) -> list[tuple[int, str, str, str]]:
+    """The reference and starter lines of one panel: value, label, colour, dash.
+
+    Equal counts share one label: two labels on one line would cover each other.
+    """
+    reference, starter = exercise.reference_queries, exercise.starter_queries
+    if reference is not None and reference == starter:
+        return [(reference, f"{REFERENCE_LABEL} = {STARTER_LABEL}: {reference}", "#555", "solid")]
+    marks = []
+    if reference is not None:
+        marks.append((reference, f"{REFERENCE_LABEL}: {reference}", "#2ca02c", "solid"))
+    if starter is not None:
+        marks.append((starter, f"{STARTER_LABEL}: {starter}", "#d62728", "dash"))
+    return marks
+
+
 def _query_chart(summary: ClassSummary) -> dict[str, Any]:
-    """One histogram per exercise, stacked, with the reference and starter counts marked."""
-    exercises = list(summary.exercises)
-    rows = max(1, len(exercises))
+    """One histogram per exercise, stacked, with the reference and starter counts marked.
+
+    Exercises without query counts (migrations) get no panel. Each mark's label
+    sits on the side of its line with more room, the second one lower than the
+    first, so labels neither cover each other nor run off the chart.
+    """
+    exercises = [e for e in summary.exercises if has_query_counts(e)]
+    if not exercises:
+        return _figure(
+            [],
+            height=160,
+            xaxis={"visible": False},
+            yaxis={"visible": False},
+            annotations=[
+                {
+                    "text": NO_QUERY_COUNTS,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                    "showarrow": False,
+                }
+            ],
+        )
+    rows = len(exercises)
     spacing = min(0.12, 0.6 / rows)
     height = (1 - spacing * (rows - 1)) / rows
     data: list[dict[str, Any]] = []
@@ -460,6 +519,7 @@ def _query_chart(summary: ClassSummary) -> dict[str, Any]:
         highest = max([*exercise.queries, *marked, 1])
         width = max(1, math.ceil((highest + 1) / QUERY_BINS))
         binned = sorted(Counter(q // width for q in exercise.queries).items())
+        low, high = -0.5, highest * 1.15 + width
         data.append(
             {
                 "type": "bar",
@@ -479,7 +539,7 @@ def _query_chart(summary: ClassSummary) -> dict[str, Any]:
         )
         layout[f"xaxis{suffix}"] = {
             "anchor": y_name,
-            "range": [-0.5, highest * 1.15 + width],
+            "range": [low, high],
             "dtick": max(1, math.ceil((highest + 1) / 10)),
             **({"title": {"text": "queries emitted"}} if row == rows - 1 else {}),
         }
@@ -500,13 +560,7 @@ def _query_chart(summary: ClassSummary) -> dict[str, Any]:
                 "font": {"size": 14},
             }
         )
-        marks = [
-            (exercise.reference_queries, "reference", "#2ca02c", "solid", "right"),
-            (exercise.starter_queries, "starter", "#d62728", "dash", "left"),
-        ]
-        for value, name, color, dash, side in marks:
-            if value is None:
-                continue
+        for number, (value, text, color, dash) in enumerate(_marks(exercise)):
             layout["shapes"].append(
                 {
                     "type": "line",
@@ -521,14 +575,16 @@ def _query_chart(summary: ClassSummary) -> dict[str, Any]:
             )
             layout["annotations"].append(
                 {
-                    "text": f"{name}: {value}",
+                    "text": text,
                     "x": value,
                     "xref": x_name,
-                    "y": 1,
+                    "y": 1 - MARK_LABEL_STEP * number,
                     "yref": f"{y_name} domain",
-                    "xanchor": side,
+                    "xanchor": "left" if value - low <= (high - low) / 2 else "right",
+                    "xshift": 4 if value - low <= (high - low) / 2 else -4,
                     "yanchor": "top",
                     "showarrow": False,
+                    "bgcolor": "rgba(255,255,255,0.8)",
                     "font": {"color": color},
                 }
             )
@@ -633,6 +689,7 @@ def render(summary: ClassSummary) -> str:
         plotly_js=plotly_js(),
         grader_version=__version__,
         outcome=Outcome,
+        without_queries=[e.id for e in summary.exercises if not has_query_counts(e)],
     )
 
 

@@ -33,3 +33,20 @@ class DatabaseError(OrmgradeError):
 
 class UsageError(OrmgradeError):
     """A bad value on the command line or in a configuration file."""
+
+
+class SpecFieldError(SpecError):
+    """One field of a spec has a bad value.
+
+    Raised where the field is read (a check's options); the spec loader puts
+    the file and the rest of the field's path in front.
+
+    Attributes:
+        field: The field's name, or its dotted path below the reader.
+        problem: What is wrong: the expected and the found value.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

@@ -3,23 +3,136 @@
 A spec names the files a student may edit, the function to call, the dataset
 to seed, the parameters of the call and the checks with their points. Checks
 are built by `grader.checks.build_check` from their ``kind``.
+
+The format is declared once, next to the fields it fills: each key of
+``spec.toml`` is a field of `ExerciseSpec` (or of `CheckSpec` inside
+``[[checks]]``) whose metadata holds its `Rule`. The loader refuses unknown
+keys, never coerces a value (``ordered = "yes"`` is refused, not made true)
+and names in every error the file, the field's dotted path
+(``checks[2].clause``), the expected and the found value. Adding a key is
+adding one field with `spec_key`.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
+import math
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grader.errors import SpecError
+from grader.errors import SpecError, SpecFieldError
 
 SPEC_FILE = "spec.toml"
 HOOKS_FILE = "grading.py"
 KINDS = ("query", "migration")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 1536
+
+#: The hooks a ``grading.py`` may define, per exercise kind (public names only;
+#: helpers start with ``_``, constants are upper case).
+HOOKS: Mapping[str, tuple[str, ...]] = {
+    "query": ("params", "prepare", "snapshot", "report"),
+    "migration": ("rows", "lookup"),
+}
+
+#: A key of the spec, or of a ``[[checks]]`` table, that the format does not know.
+UNKNOWN_KEY = "unknown key {key!r}{suggestion}; known keys: {known}"
+#: An option that the check's kind does not read.
+UNKNOWN_OPTION = "unknown option {key!r}{suggestion}"
+#: Appended to an unknown option once the kind's options are all known.
+OPTIONS_OF = "; options of {kind}: {known}"
+#: Appended to an unknown key or option that is close to a known one.
+DID_YOU_MEAN = " (did you mean {match!r}?)"
+#: A value of the wrong type or out of range.
+WRONG_VALUE = "expected {expected}, found {found}"
+#: A required key that is absent.
+MISSING_KEY = "missing (expected {expected})"
+#: A public function of ``grading.py`` that is no hook of the exercise's kind.
+UNKNOWN_HOOK = (
+    "{path}: unknown hook {name!r}{suggestion}; hooks of a {kind} exercise: {known} "
+    "(helpers of the module start with '_')"
+)
+#: Two checks with the same name.
+DUPLICATE_CHECK = "two checks are called {name!r}; give one a 'name'"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one spec key accepts.
+
+    Attributes:
+        expected: The accepted values in words, for messages ("true or false").
+        accepts: Whether a parsed TOML value is acceptable (no coercion happens).
+        required: The key must be present.
+    """
+
+    expected: str
+    accepts: Callable[[Any], bool]
+    required: bool = False
+
+
+#: The metadata key of a field's `Rule`.
+RULE = "ormgrade.rule"
+
+
+def spec_key(rule: Rule, **options: Any) -> Any:
+    """A dataclass field that is read from the spec under its own name, by ``rule``."""
+    return field(metadata={RULE: rule}, **options)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_relative_name(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and not value.startswith(("/", "\\"))
+        and ".." not in Path(value).parts
+    )
+
+
+def _is_dataset(value: Any) -> bool:
+    from grader.dataset import SIZES
+
+    return (isinstance(value, str) and value in SIZES) or isinstance(value, dict)
+
+
+def one_of(*values: str) -> Rule:
+    """A string among ``values``."""
+    return Rule(f"one of {', '.join(repr(v) for v in values)}", lambda v: v in values)
+
+
+STRING = Rule("a string", lambda v: isinstance(v, str))
+NAME = Rule("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+IDENTIFIER = Rule("a Python name", lambda v: isinstance(v, str) and v.isidentifier())
+BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+TABLE = Rule("a table", lambda v: isinstance(v, dict))
+POSITIVE_SECONDS = Rule("a number of seconds > 0", lambda v: _is_number(v) and v > 0)
+POINTS = Rule("an integer >= 0", lambda v: _is_int(v) and v >= 0)
+DATASET = Rule(
+    "a dataset size name (tiny, small, medium, large, export…) or a table of counts",
+    _is_dataset,
+)
+EDITABLE = Rule(
+    'a non-empty array of relative file names (folders end in "/")',
+    lambda v: isinstance(v, list) and bool(v) and all(_is_relative_name(e) for e in v),
+    required=True,
+)
+CHECKS = Rule(
+    "an array of [[checks]] tables",
+    lambda v: isinstance(v, list) and all(isinstance(c, dict) for c in v),
+    required=True,
+)
 
 
 @dataclass(frozen=True)
@@ -29,15 +142,16 @@ class CheckSpec:
     Attributes:
         kind: The check kind (``max_queries``), a key of `grader.checks.CHECK_KINDS`.
         name: The name shown to students; defaults to the kind.
-        points: Points the check is worth (a positive integer).
+        points: Points the check is worth (an integer >= 0).
         hint: The instructor's hint shown when the check is not met.
-        options: The kind's own settings (``max = 1``, ``table = "users"``).
+        options: The kind's own settings (``max = 1``, ``table = "users"``); the
+            check kind declares and validates them.
     """
 
-    kind: str
-    name: str
-    points: int
-    hint: str = ""
+    kind: str = spec_key(Rule(NAME.expected, NAME.accepts, required=True))
+    name: str = spec_key(NAME)
+    points: int = spec_key(Rule(POINTS.expected, POINTS.accepts, required=True))
+    hint: str = spec_key(STRING, default="")
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -47,10 +161,11 @@ class ExerciseSpec:
 
     Attributes:
         id: The stable exercise id (the folder name).
-        title: One line for tables and reports.
+        title: One line for tables and reports (defaults to the id).
         kind: ``query`` or ``migration``.
-        directory: The exercise's folder in the catalog.
+        directory: The exercise's folder in the catalog (not a spec key).
         editable: Files (or folders, ending in ``/``) a student may change.
+        checks: The checks, in the order reported.
         entry: The function of ``task.py`` the grader calls.
         call: How the function is called (``session``: ``entry(session, **params)``).
         dataset: Name (or inline counts) of the dataset size to grade on.
@@ -59,30 +174,43 @@ class ExerciseSpec:
         ordered: Whether the order of a returned sequence matters.
         timeout: Wall-clock seconds one run of the submission may take.
         memory_mb: Address-space limit of the process running the submission.
-        checks: The checks, in the order reported.
-        options: Any other top-level keys (for exercise kinds that need more).
+        fault_after_rows: The written row at which a fault run fails (atomicity checks).
+        bench_dataset: The size ``bench/run.py`` times the exercise on.
     """
 
-    id: str
-    title: str
-    kind: str
-    directory: Path
-    editable: tuple[str, ...]
-    checks: tuple[CheckSpec, ...]
-    entry: str = "run"
-    call: str = "session"
-    dataset: Any = "small"
-    scaled_dataset: Any = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    ordered: bool = True
-    timeout: float = DEFAULT_TIMEOUT
-    memory_mb: int = DEFAULT_MEMORY_MB
-    options: Mapping[str, Any] = field(default_factory=dict)
+    id: str = spec_key(Rule(IDENTIFIER.expected, IDENTIFIER.accepts, required=True))
+    title: str = spec_key(NAME)
+    kind: str = spec_key(one_of(*KINDS), default="query")
+    directory: Path = Path(".")
+    editable: tuple[str, ...] = spec_key(EDITABLE, default=())
+    checks: tuple[CheckSpec, ...] = spec_key(CHECKS, default=())
+    entry: str = spec_key(IDENTIFIER, default="run")
+    call: str = spec_key(IDENTIFIER, default="session")
+    dataset: Any = spec_key(DATASET, default="small")
+    scaled_dataset: Any = spec_key(DATASET, default=None)
+    params: Mapping[str, Any] = spec_key(TABLE, default_factory=dict)
+    ordered: bool = spec_key(BOOLEAN, default=True)
+    timeout: float = spec_key(POSITIVE_SECONDS, default=DEFAULT_TIMEOUT)
+    memory_mb: int = spec_key(
+        Rule("an integer >= 64 (MiB)", lambda v: _is_int(v) and v >= 64), default=DEFAULT_MEMORY_MB
+    )
+    fault_after_rows: int | None = spec_key(
+        Rule("an integer >= 1", lambda v: _is_int(v) and v >= 1), default=None
+    )
+    bench_dataset: str = spec_key(DATASET, default="large")
 
     @property
     def max_score(self) -> int:
         """Points the exercise is worth."""
         return sum(c.points for c in self.checks)
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The keys that only some exercise kinds read, as the runs receive them."""
+        found: dict[str, Any] = {"bench_dataset": self.bench_dataset}
+        if self.fault_after_rows is not None:
+            found["fault_after_rows"] = self.fault_after_rows
+        return found
 
     @property
     def hooks_path(self) -> Path | None:
@@ -96,29 +224,80 @@ class ExerciseSpec:
         return self.directory / "README.md"
 
 
-_KNOWN_TOP = {
-    "id",
-    "title",
-    "kind",
-    "editable",
-    "entry",
-    "call",
-    "dataset",
-    "scaled_dataset",
-    "params",
-    "ordered",
-    "timeout",
-    "memory_mb",
-    "checks",
-}
+#: The top-level keys of ``spec.toml``.
+SPEC_KEYS = tuple(f.name for f in fields(ExerciseSpec) if RULE in f.metadata)
+#: The keys every ``[[checks]]`` table may have besides its kind's options.
+CHECK_KEYS = tuple(f.name for f in fields(CheckSpec) if RULE in f.metadata)
+
+
+# -- reading --------------------------------------------------------------------
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "float", str: "string"}
+    names.update({list: "array", dict: "table"})
+    return names.get(type(value), type(value).__name__)
+
+
+def describe(value: Any) -> str:
+    """A found value for a message: its TOML text (shortened) and its TOML type."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_toml_type(value)})"
+
+
+def suggestion(key: str, known: Sequence[str]) -> str:
+    """`DID_YOU_MEAN` for the known name closest to ``key``, or nothing."""
+    matches = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return DID_YOU_MEAN.format(match=matches[0]) if matches else ""
+
+
+def _rules(cls: type) -> dict[str, Rule]:
+    return {f.name: f.metadata[RULE] for f in fields(cls) if RULE in f.metadata}
+
+
+def _read_table(
+    data: Mapping[str, Any],
+    rules: Mapping[str, Rule],
+    path: str,
+    errors: list[str],
+    others: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The values of ``data`` that ``rules`` accept; each problem appended to ``errors``.
+
+    ``others`` are keys of the same table read elsewhere (a check's options):
+    a missing key close to one of them is reported as its misspelling.
+    """
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        rule = rules.get(key)
+        if rule is None:
+            problem = UNKNOWN_KEY.format(
+                key=key, suggestion=suggestion(key, list(rules)), known=", ".join(rules)
+            )
+            errors.append(f"{path}{key}: {problem}")
+        elif not rule.accepts(value):
+            problem = WRONG_VALUE.format(expected=rule.expected, found=describe(value))
+            errors.append(f"{path}{key}: {problem}")
+        else:
+            values[key] = value
+    for key, rule in rules.items():
+        if rule.required and key not in data:
+            problem = MISSING_KEY.format(expected=rule.expected)
+            close = difflib.get_close_matches(key, others, n=1, cutoff=0.6)
+            if close:
+                problem += f"; found {close[0]!r}" + DID_YOU_MEAN.format(match=key)
+            errors.append(f"{path}{key}: {problem}")
+    return values
 
 
 def load_spec(directory: Path) -> ExerciseSpec:
-    """Read and validate ``directory/spec.toml``.
+    """Read and validate ``directory/spec.toml`` (and the hook names of its ``grading.py``).
 
     Raises:
         SpecError: The file is missing, is not TOML, or breaks a rule; the
-            message names the file and the field.
+            message names the file, the field, the expected and the found value.
     """
     path = directory / SPEC_FILE
     try:
@@ -127,71 +306,99 @@ def load_spec(directory: Path) -> ExerciseSpec:
         raise SpecError(f"{path}: no spec file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    return parse_spec(data, directory, str(path))
+    spec = parse_spec(data, directory, str(path))
+    if spec.hooks_path is not None:
+        check_hooks(spec.hooks_path, spec.kind)
+    return spec
 
 
 def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") -> ExerciseSpec:
-    """Build an `ExerciseSpec` from the parsed TOML ``data``."""
+    """Build an `ExerciseSpec` from the parsed TOML ``data``.
 
-    def need(key: str, kind: type | tuple[type, ...]) -> Any:
-        if key not in data:
-            raise SpecError(f"{where}: missing required key {key!r}")
-        value = data[key]
-        if not isinstance(value, kind):
-            raise SpecError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
-        return value
+    Raises:
+        SpecError: Every problem found, one line each, as ``where: field: problem``.
+    """
+    errors: list[str] = []
+    values = _read_table(data, _rules(ExerciseSpec), "", errors)
+    if "id" in values and values["id"] != directory.name:
+        errors.append(f"id: {values['id']!r} differs from its folder {directory.name!r}")
+    for key in ("dataset", "scaled_dataset", "bench_dataset"):
+        if isinstance(values.get(key), dict):
+            from grader.dataset import size_named
 
-    exercise_id = need("id", str)
-    if exercise_id != directory.name:
-        raise SpecError(f"{where}: id {exercise_id!r} differs from its folder {directory.name!r}")
-    kind = data.get("kind", "query")
-    if kind not in KINDS:
-        raise SpecError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-    editable = need("editable", list)
-    if not editable or not all(isinstance(e, str) and e and ".." not in e for e in editable):
-        raise SpecError(f"{where}: 'editable' must list relative file names")
-    checks = []
-    seen: set[str] = set()
-    for number, raw in enumerate(need("checks", list), start=1):
-        if not isinstance(raw, Mapping) or "kind" not in raw:
-            raise SpecError(f"{where}: check #{number} has no 'kind'")
-        raw = dict(raw)
-        check_kind = str(raw.pop("kind"))
-        name = str(raw.pop("name", check_kind))
-        if name in seen:
-            raise SpecError(f"{where}: two checks are called {name!r}; give one a 'name'")
-        seen.add(name)
-        points = raw.pop("points", None)
-        if not isinstance(points, int) or isinstance(points, bool) or points < 0:
-            raise SpecError(f"{where}: check {name!r} needs integer 'points' >= 0")
-        hint = str(raw.pop("hint", ""))
-        checks.append(CheckSpec(kind=check_kind, name=name, points=points, hint=hint, options=raw))
-    timeout = data.get("timeout", DEFAULT_TIMEOUT)
-    memory = data.get("memory_mb", DEFAULT_MEMORY_MB)
-    if not isinstance(timeout, int | float) or timeout <= 0:
-        raise SpecError(f"{where}: 'timeout' must be a positive number of seconds")
-    if not isinstance(memory, int) or memory < 64:
-        raise SpecError(f"{where}: 'memory_mb' must be an integer >= 64")
-    spec = ExerciseSpec(
-        id=exercise_id,
-        title=str(data.get("title", exercise_id)),
-        kind=kind,
-        directory=directory,
-        editable=tuple(editable),
-        checks=tuple(checks),
-        entry=str(data.get("entry", "run")),
-        call=str(data.get("call", "session")),
-        dataset=data.get("dataset", "small"),
-        scaled_dataset=data.get("scaled_dataset"),
-        params=dict(data.get("params", {})),
-        ordered=bool(data.get("ordered", True)),
-        timeout=float(timeout),
-        memory_mb=memory,
-        options={k: v for k, v in data.items() if k not in _KNOWN_TOP},
-    )
-    # Validate check kinds and options now, so a bad spec fails at load time.
+            try:
+                size_named(values[key])
+            except SpecError as exc:
+                errors.append(f"{key}: {exc}")
+    checks = tuple(_read_checks(values.get("checks", []), errors))
+    if errors:
+        raise SpecError("\n".join(f"{where}: {e}" for e in errors))
+    values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
+    values.setdefault("title", values["id"])
+    if "timeout" in values:
+        values["timeout"] = float(values["timeout"])
+    spec = ExerciseSpec(**values)
+    # Each check kind reads its own options: build them now, so a bad spec fails at load time.
     from grader.checks import build_check
 
-    for check in spec.checks:
-        build_check(check)
+    for number, check in enumerate(spec.checks):
+        try:
+            build_check(check)
+        except SpecFieldError as exc:
+            raise SpecError(
+                f"{where}: checks[{number}].{exc.field} (check {check.name!r}): {exc.problem}"
+            ) from None
+        except SpecError as exc:
+            raise SpecError(f"{where}: checks[{number}] (check {check.name!r}): {exc}") from None
     return spec
+
+
+def _read_checks(tables: list[dict[str, Any]], errors: list[str]) -> list[CheckSpec]:
+    rules = _rules(CheckSpec)
+    checks: list[CheckSpec] = []
+    seen: set[str] = set()
+    for number, table in enumerate(tables):
+        path = f"checks[{number}]."
+        common = {k: v for k, v in table.items() if k in rules}
+        found = len(errors)
+        options = {k: v for k, v in table.items() if k not in rules}
+        values = _read_table(common, rules, path, errors, others=list(options))
+        if len(errors) > found:
+            continue
+        values.setdefault("name", values["kind"])
+        if values["name"] in seen:
+            errors.append(f"{path}name: {DUPLICATE_CHECK.format(name=values['name'])}")
+            continue
+        seen.add(values["name"])
+        checks.append(CheckSpec(**values, options=options))
+    return checks
+
+
+def check_hooks(path: Path, kind: str) -> None:
+    """Refuse a public function of ``grading.py`` that is not a hook of ``kind``.
+
+    The module is read, not run: a misspelt hook (``param`` for ``params``)
+    would otherwise be ignored and the exercise graded without it.
+
+    Raises:
+        SpecError: The file is not Python, or defines an unknown hook.
+    """
+    known = HOOKS.get(kind, ())
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid Python: {exc}") from None
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if node.name.startswith("_") or node.name in known:
+            continue
+        raise SpecError(
+            UNKNOWN_HOOK.format(
+                path=path,
+                name=node.name,
+                suggestion=suggestion(node.name, known),
+                kind=kind,
+                known=", ".join(known),
+            )
+        )

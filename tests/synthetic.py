@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from grader.checks.migration import LockFeedback
 from grader.checks.query import CLAUSE_MISSING, CORRECT, TOO_MANY_QUERIES
 from grader.gradebook import results_file_name
 from grader.results import (
@@ -123,3 +124,41 @@ def write_report(results_dir: Path, student: str, document: GradeReport) -> Path
     path = results_dir / results_file_name(student)
     write_atomic(path, to_json(document))
     return path
+
+
+#: A migration exercise as graded: no query counts, a 0-point feedback check.
+MIGRATION = "migration_add_column"
+#: The 0-point check of migration exercises (squawk's lock feedback).
+LOCK_FEEDBACK = LockFeedback.kind
+MIGRATION_CHECKS = [
+    ("new_revision", 2),
+    ("upgrade_applies", 4),
+    ("models_match", 4),
+    (LOCK_FEEDBACK, 0),
+]
+
+
+def migration_result(failed: Iterable[str] = ()) -> ExerciseResult:
+    """A migration exercise's result: every check met except ``failed``.
+
+    Its ``lock_feedback`` always passes and is worth no points (feedback
+    only), and its stats hold no query counts, as the migration grader
+    writes them.
+    """
+    failed = set(failed) - {LOCK_FEEDBACK}
+    return ExerciseResult(
+        id=MIGRATION,
+        title="Add a column with its migration",
+        max_score=sum(p for _, p in MIGRATION_CHECKS),
+        checks=tuple(
+            CheckResult(
+                name=name,
+                passed=name not in failed,
+                points=0 if name in failed else points,
+                max_points=points,
+                message=f"{name} not met" if name in failed else f"{name} met",
+            )
+            for name, points in MIGRATION_CHECKS
+        ),
+        stats={},
+    )

@@ -8,27 +8,46 @@ import io
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from grader.cli import main
-from grader.dashboard import CHART_KEYS, CRASHED, summarize
+from grader.dashboard import (
+    CHART_KEYS,
+    CRASHED,
+    NO_QUERY_COUNTS,
+    REFERENCE_LABEL,
+    STARTER_LABEL,
+    charts,
+    summarize,
+)
 from grader.gradebook import (
     DEFAULT_FILE,
     REFERENCE_FILE,
     Gradebook,
     StudentRecord,
+    read_results,
     results_file_name,
 )
 from grader.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
-from grader.gradebook.folder import FOREIGN, NOT_JSON
+from grader.gradebook.folder import BAD_VALUE, FOREIGN, MALFORMED, MAX_DEPTH, NOT_JSON, TOO_DEEP
 from grader.results import to_json, write_atomic
-from tests.browser import chromium_path, headless_chromium
+from tests.browser import chromium_path, system_chromium, watched_page
 from tests.conftest import REQUIRE_ENV
-from tests.synthetic import REFERENCE_QUERIES, exercise_result, report, write_report
+from tests.synthetic import (
+    LOCK_FEEDBACK,
+    MIGRATION,
+    REFERENCE_QUERIES,
+    exercise_result,
+    migration_result,
+    report,
+    write_report,
+)
 
 #: A student's folder name that tries to run a script in the instructor's browser.
 SCRIPT_NAME = "<script>alert(1)</script>"
@@ -223,46 +242,226 @@ def test_the_export_writes_the_gradebook_csv(rendered: Rendered, tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    """The system Chromium; skip without it (fail under ORMGRADE_REQUIRE_SERVERS=1)."""
+def browser() -> Iterator[Browser]:
+    """The system Chromium under Playwright; skip without it.
+
+    Under ORMGRADE_REQUIRE_SERVERS=1 (CI) a missing Chromium fails instead.
+    """
     path = chromium_path()
     if path is None:
         reason = "chromium is not installed (apt-get install chromium)"
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{reason} ({REQUIRE_ENV}=1 makes this a failure)")
         pytest.skip(reason)
+    with system_chromium(path) as launched:
+        yield launched
+
+
+def _png(path: Path) -> Path:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000
     return path
 
 
-def test_the_dashboard_renders_in_headless_chromium(
-    rendered: Rendered, chromium: str, tmp_path: Path
-) -> None:
-    with headless_chromium(chromium) as page:
-        page.open(rendered.page.resolve().as_uri())
-        svgs = page.evaluate(
-            "Object.fromEntries(Array.from(document.querySelectorAll('div.chart'))"
-            ".map(c => [c.id.replace('chart-', ''), c.querySelectorAll('.main-svg').length]))"
-        )
-        heatmap_cells = page.evaluate(
-            "document.querySelectorAll('#chart-heatmap .hm image').length"
-        )
-        bars = page.evaluate("document.querySelectorAll('#chart-exercises .bars .point').length")
-        lines = page.evaluate("document.querySelectorAll('#chart-queries .shapelayer path').length")
-        names = page.evaluate(
-            "Array.from(document.querySelectorAll('details.student .name')).map(n => n.textContent)"
-        )
-        dialogs = page.evaluate("window.__dialogs")
-        page.evaluate("document.querySelectorAll('details.student').forEach(d => d.open = true)")
-        shot = page.screenshot(tmp_path / "dashboard.png")
-        problems = list(page.problems)
+def _student(page: Page, name: str) -> Locator:
+    """The feedback block of the student called exactly ``name``."""
+    exact = re.compile(f"^{re.escape(name)}$")
+    return page.locator("details.student").filter(has=page.locator(".name", has_text=exact))
 
-    assert set(svgs) == set(CHART_KEYS)
-    assert all(count >= 2 for count in svgs.values()), svgs
-    assert heatmap_cells == 1
-    assert bars == 4  # two exercises × (full marks, crashed)
-    assert lines == 4  # reference and starter marked on each exercise
-    assert SCRIPT_NAME in names
-    assert dialogs == []
-    assert problems == []
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert shot.stat().st_size > 50_000
+
+def _in_view(page: Page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    viewport = page.viewport_size
+    assert box is not None and viewport is not None
+    return box["y"] < viewport["height"] and box["y"] + box["height"] > 0
+
+
+def test_an_instructor_reads_the_dashboard_in_chromium(
+    rendered: Rendered, browser: Browser, tmp_path: Path
+) -> None:
+    with watched_page(browser) as watched:
+        page = watched.page
+        page.goto(rendered.page.resolve().as_uri())
+
+        # Every chart is drawn.
+        for key in CHART_KEYS:
+            expect(page.locator(f"#chart-{key} .main-svg").first).to_be_visible()
+        assert page.locator("#chart-heatmap .hm image").count() == 1
+        assert page.locator("#chart-exercises .bars .point").count() == 4  # 2 exercises × 2
+        # filter_limit's reference and starter share one line; eager_loading's are apart.
+        assert page.locator("#chart-queries .shapelayer path").count() == 3
+        page.screenshot(path=tmp_path / "page.png", full_page=True)
+
+        # Hovering a bar shows its tooltip.
+        page.locator("#chart-exercises").scroll_into_view_if_needed()
+        page.locator("#chart-exercises .bars .point path").first.hover(force=True)
+        tooltip = page.locator("#chart-exercises .hoverlayer .hovertext")
+        expect(tooltip).to_have_count(1)
+        expect(tooltip).to_contain_text("filter_limit: 50% at full marks")
+        page.locator("#chart-exercises").screenshot(path=tmp_path / "tooltip.png")
+
+        # Switching students in the picker opens each one's feedback.
+        bob, eve = (_student(page, name) for name in ("bob", "eve"))
+        expect(bob).not_to_have_attribute("open", "")
+        page.select_option("#student-picker", label="bob")
+        expect(bob).to_have_attribute("open", "")
+        assert _in_view(page, f"#{bob.get_attribute('id')}")
+        page.select_option("#student-picker", label="eve")
+        expect(eve).to_have_attribute("open", "")
+        assert _in_view(page, f"#{eve.get_attribute('id')}")
+        assert page.evaluate("location.hash") == f"#{eve.get_attribute('id')}"
+        eve.screenshot(path=tmp_path / "student.png")
+
+        # Following the roster's link to a student opens their feedback (their name stays text).
+        page.locator("table.roster a", has_text=SCRIPT_NAME).click()
+        attacker = _student(page, SCRIPT_NAME)
+        expect(attacker).to_have_attribute("open", "")
+        expect(attacker.locator(".name")).to_have_text(SCRIPT_NAME)
+        expect(page.locator("#student-picker")).to_have_value(attacker.get_attribute("id") or "")
+
+        # And the navigation bar's links reach their sections.
+        page.locator("nav a", has_text="Query counts").click()
+        assert page.evaluate("location.hash") == "#queries"
+        assert _in_view(page, "#queries h2")
+        page.screenshot(path=tmp_path / "queries.png")
+
+    assert watched.problems == []
+    shots = [_png(tmp_path / f"{n}.png") for n in ("page", "tooltip", "student", "queries")]
+    assert shots[0].stat().st_size > 100_000  # the whole page, every chart drawn
+
+
+# -- results that would break the dashboard, and charts of awkward figures ---------------
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """A class with a migration exercise, equal reference and starter counts, and bad files."""
+    root = tmp_path_factory.mktemp("edges")
+    results = root / "results"
+    for student, failed in (("alice", ()), ("bob", ("models_match",))):
+        document = report(student=student)
+        document = replace(document, exercises=(*document.exercises, migration_result(failed)))
+        write_report(results, student, document)
+    good = json.dumps(report().to_dict())
+    for name, text in HOSTILE_FILES.items():
+        (results / name).write_text(text(good), encoding="utf-8")
+    reference = report(student="solutions")
+    reference = replace(reference, exercises=(*reference.exercises, migration_result()))
+    write_atomic(results / REFERENCE_FILE, to_json(reference))
+    page = root / "dashboard.html"
+    result = CliRunner().invoke(
+        main, ["dashboard", str(results), "-o", str(page)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return Rendered(results, page, page.read_text(encoding="utf-8"), result.output)
+
+
+#: Results files that once broke the dashboard or slipped into it, by file name.
+HOSTILE_FILES = {
+    "deep.json": lambda good: good.replace(
+        '"stats": {', '"stats": {"x": ' + "[" * 100_000 + "]" * 100_000 + ", ", 1
+    ),
+    "huge.json": lambda good: good.replace('"points": 2,', f'"points": {10**400},', 1),
+    "nan.json": lambda good: good.replace('"points": 2,', '"points": NaN,', 1),
+    "negative.json": lambda good: good.replace('"points": 2,', '"points": -2,', 1),
+}
+
+
+def test_broken_results_are_named_and_the_class_is_still_shown(edges: Rendered) -> None:
+    assert "3 exercise(s)" in edges.output and ": 2 student(s)" in edges.output
+    for name in HOSTILE_FILES:
+        assert f"skipped {name}: " in edges.output
+        assert f"<code>{name}</code>: " in edges.html
+    assert f"skipped deep.json: {TOO_DEEP.format(limit=MAX_DEPTH)}" in edges.output
+    assert (
+        "skipped negative.json: "
+        + MALFORMED.format(
+            detail=BAD_VALUE.format(
+                field="exercises[0].checks[1].points", expected="an integer from 0 to 2", found="-2"
+            )
+        )
+        in edges.output
+    )
+    assert "Traceback" not in edges.output
+
+
+def test_the_charts_show_only_what_they_can_show(edges: Rendered) -> None:
+    with Gradebook.open(edges.results / DEFAULT_FILE) as book:
+        summary = summarize(book.latest(), read_results(edges.results / REFERENCE_FILE))
+    figures = {key: json.loads(str(chart.spec)) for key, chart in charts(summary).items()}
+
+    check_labels = figures["checks"]["data"][0]["y"]
+    assert f"{MIGRATION} · models_match" in check_labels
+    assert not any(LOCK_FEEDBACK in label for label in check_labels)
+
+    queries = figures["queries"]
+    assert [trace["name"] for trace in queries["data"]] == ["filter_limit", "eager_loading"]
+    marks = [a["text"] for a in queries["layout"]["annotations"] if ":" in a["text"]]
+    # filter_limit's reference and starter both emit 1 query: one label, not two on one line.
+    assert marks == [
+        f"{REFERENCE_LABEL} = {STARTER_LABEL}: 1",
+        f"{REFERENCE_LABEL}: 2",
+        f"{STARTER_LABEL}: 29",
+    ]
+    assert f"No panel for {MIGRATION}: no query counts in their results." in edges.html
+
+
+def test_a_class_without_query_counts_gets_a_note_not_an_empty_panel() -> None:
+    record = StudentRecord(
+        "alice", replace(report(), exercises=(migration_result(),)), gradings=1, source="a"
+    )
+    figure = json.loads(str(charts(summarize([record]))["queries"].spec))
+    assert figure["data"] == []
+    assert [a["text"] for a in figure["layout"]["annotations"]] == [NO_QUERY_COUNTS]
+
+
+def _boxes(page: Page, selector: str) -> list[dict[str, float]]:
+    return page.eval_on_selector_all(
+        selector,
+        "nodes => nodes.map(n => { const r = n.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height, text: n.textContent}; })",
+    )
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_query_labels_neither_overlap_nor_clip_in_chromium(
+    edges: Rendered, browser: Browser, tmp_path: Path
+) -> None:
+    with watched_page(browser, width=900) as watched:
+        page = watched.page
+        page.goto(edges.page.resolve().as_uri())
+        chart = page.locator("#chart-queries")
+        chart.scroll_into_view_if_needed()
+        expect(chart.locator(".main-svg").first).to_be_visible()
+        frame = chart.locator(".main-svg").first.bounding_box()
+        labels = _boxes(page, "#chart-queries .annotation-text-g")
+        chart.screenshot(path=tmp_path / "queries.png")
+        check_ticks = page.locator("#chart-checks .ytick text").all_text_contents()
+        page.locator("#chart-checks").screenshot(path=tmp_path / "checks.png")
+
+    assert watched.problems == []
+    assert frame is not None
+    texts = [label["text"] for label in labels]
+    assert texts.count(f"{REFERENCE_LABEL} = {STARTER_LABEL}: 1") == 1
+    assert f"{MIGRATION}" not in texts  # no empty panel for the migration
+    for label in labels:
+        assert label["width"] > 0, label
+        assert (
+            frame["x"] <= label["x"] and label["x"] + label["width"] <= frame["x"] + frame["width"]
+        ), label
+        assert frame["y"] <= label["y"] <= frame["y"] + frame["height"], label
+    for number, label in enumerate(labels):
+        for other in labels[number + 1 :]:
+            assert not _overlap(label, other), (label, other)
+    assert not any(LOCK_FEEDBACK in tick for tick in check_ticks)
+    assert any("models_match" in tick for tick in check_ticks)
+    _png(tmp_path / "queries.png")
+    _png(tmp_path / "checks.png")

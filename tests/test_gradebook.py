@@ -26,7 +26,15 @@ from grader.gradebook import (
     upgrade,
 )
 from grader.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
-from grader.gradebook.folder import FOREIGN, MALFORMED, NOT_JSON
+from grader.gradebook.folder import (
+    BAD_VALUE,
+    FOREIGN,
+    MALFORMED,
+    MAX_DEPTH,
+    MAX_POINTS,
+    NOT_JSON,
+    TOO_DEEP,
+)
 from grader.gradebook.migration import UNKNOWN_REVISION, VERSION_TABLE
 from grader.gradebook.model import CheckGrade, ExerciseGrade, GradebookBase, Grading, Student
 from grader.gradebook.store import CANNOT_OPEN
@@ -153,6 +161,88 @@ def test_malformed_and_foreign_files_are_named_and_skipped(book: Gradebook, tmp_
     assert reasons["package.json"] == FOREIGN
     assert reasons["bob.json"] == MALFORMED.format(detail="missing 'max_score'")
     assert book.students() == ["alice"]
+
+
+def _deeply_nested(levels: int) -> str:
+    """A results document whose first exercise's stats nest ``levels`` arrays deep."""
+    text = json.dumps(report().to_dict())
+    return text.replace('"stats": {', '"stats": {"deep": ' + "[" * levels + "]" * levels + ", ", 1)
+
+
+def _bad(field: str, expected: str, found: str) -> str:
+    return MALFORMED.format(detail=BAD_VALUE.format(field=field, expected=expected, found=found))
+
+
+POINTS_OF_2 = "an integer from 0 to 2"
+BOUNDS = f"an integer from 0 to {MAX_POINTS}"
+CHECK = "exercises[0].checks[1]"
+
+#: Results files that would break ingest or lie on the dashboard, and why each is refused.
+HOSTILE_RESULTS = {
+    "nested 100,000 levels": (_deeply_nested(100_000), TOO_DEEP.format(limit=MAX_DEPTH)),
+    "nested past the limit only": (_deeply_nested(MAX_DEPTH + 2), TOO_DEEP.format(limit=MAX_DEPTH)),
+    "points of 10**400": (
+        json.dumps(report().to_dict()).replace('"points": 2,', f'"points": {10**400},', 1),
+        _bad(
+            "exercises[0].checks[1].points",
+            "an integer of at most 64 bits",
+            repr(10**400)[:37] + "...",
+        ),
+    ),
+    "max_score of 10**12": (
+        json.dumps(report().to_dict()).replace('"max_score": 10,', f'"max_score": {10**12},', 1),
+        _bad("exercises[0].max_score", BOUNDS, str(10**12)),
+    ),
+    "NaN points": (
+        json.dumps(report().to_dict()).replace('"points": 2,', '"points": NaN,', 1),
+        _bad(f"{CHECK}.points", "a finite number", "nan"),
+    ),
+    "Infinity duration": (
+        json.dumps(report().to_dict()).replace('"duration": 0.0', '"duration": -Infinity', 1),
+        _bad("exercises[0].duration", "a finite number", "-inf"),
+    ),
+    "negative points": (
+        json.dumps(report().to_dict()).replace('"points": 2,', '"points": -2,', 1),
+        _bad(f"{CHECK}.points", POINTS_OF_2, "-2"),
+    ),
+    "points above the check's worth": (
+        json.dumps(report().to_dict()).replace('"points": 2,', '"points": 3,', 1),
+        _bad(f"{CHECK}.points", POINTS_OF_2, "3"),
+    ),
+    "fractional points": (
+        json.dumps(report().to_dict()).replace('"points": 2,', '"points": 1.5,', 1),
+        _bad(f"{CHECK}.points", POINTS_OF_2, "1.5"),
+    ),
+    "points as a boolean": (
+        json.dumps(report().to_dict()).replace('"points": 2,', '"points": true,', 1),
+        _bad(f"{CHECK}.points", POINTS_OF_2, "True"),
+    ),
+    "negative max_score": (
+        json.dumps(report().to_dict()).replace('"max_score": 10,', '"max_score": -10,', 1),
+        _bad("exercises[0].max_score", BOUNDS, "-10"),
+    ),
+    "negative query count": (
+        json.dumps(report().to_dict()).replace('"queries": 1,', '"queries": -1,', 1),
+        _bad("exercises[0].stats.queries", "an integer from 0 to 2147483647", "-1"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "reason"), HOSTILE_RESULTS.values(), ids=HOSTILE_RESULTS.keys())
+def test_results_that_would_break_the_gradebook_are_refused_by_name(
+    book: Gradebook, tmp_path: Path, text: str, reason: str
+) -> None:
+    results = tmp_path / "results"
+    write_report(results, "alice", report())
+    write_report(results, "carol", report())
+    assert text != json.dumps(report().to_dict())  # the case's edit took
+    (results / "mallory.json").write_text(text, encoding="utf-8")
+
+    found = book.ingest_directory(results)
+
+    assert [(s.path.name, s.reason) for s in found.skipped] == [("mallory.json", reason)]
+    assert found.added == ("alice", "carol")
+    assert [r.student for r in book.latest()] == ["alice", "carol"]
 
 
 @pytest.mark.parametrize(

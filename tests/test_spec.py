@@ -7,8 +7,33 @@ from pathlib import Path
 import pytest
 
 from grader.catalog import Catalog, discover
+from grader.checks import CHECK_KINDS
+from grader.checks.base import UNKNOWN_KIND
 from grader.errors import CatalogError, SpecError
-from grader.spec import load_spec
+from grader.spec import (
+    BOOLEAN,
+    DATASET,
+    DID_YOU_MEAN,
+    DUPLICATE_CHECK,
+    EDITABLE,
+    HOOKS,
+    HOOKS_FILE,
+    KINDS,
+    MISSING_KEY,
+    OPTIONS_OF,
+    POINTS,
+    POSITIVE_SECONDS,
+    SPEC_KEYS,
+    STRING,
+    TABLE,
+    UNKNOWN_HOOK,
+    UNKNOWN_KEY,
+    UNKNOWN_OPTION,
+    WRONG_VALUE,
+    describe,
+    load_spec,
+    one_of,
+)
 
 GOOD = """
 id = "demo"
@@ -43,30 +68,272 @@ def test_a_good_spec_loads_with_defaults(tmp_path: Path) -> None:
     assert spec.checks[1].options == {"max": 1}
 
 
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("id = ", "not valid TOML"),
-        (GOOD.replace('id = "demo"', 'id = "other"'), "differs from its folder"),
-        (GOOD.replace('editable = ["task.py"]', "editable = []"), "'editable' must list"),
-        (GOOD.replace('editable = ["task.py"]', 'editable = ["../x.py"]'), "'editable' must list"),
-        (GOOD.replace("points = 3", "points = 1.5"), "needs integer 'points'"),
-        (
-            GOOD.replace('kind = "max_queries"', 'kind = "max_querys"'),
-            "unknown check kind 'max_querys'",
+GOOD_WITH_CLAUSE = (
+    GOOD
+    + """
+[[checks]]
+name = "where_in_sql"
+kind = "clause"
+clause = "where"
+table = "users"
+points = 2
+"""
+)
+
+
+def _problem(field: str, problem: str) -> str:
+    """The line of a spec error about ``field``, after the file name."""
+    return f": {field}: {problem}"
+
+
+def _wrong(field: str, expected: str, found: object) -> str:
+    return _problem(field, WRONG_VALUE.format(expected=expected, found=describe(found)))
+
+
+def _where_in_sql(field: str, problem: str) -> str:
+    return f": checks[2].{field} (check 'where_in_sql'): {problem}"
+
+
+# Each refused spec: the text, and the line its error must hold after the file name.
+REFUSED = {
+    "not TOML": ("id = ", ": not valid TOML"),
+    "id of another folder": (
+        GOOD.replace('id = "demo"', 'id = "other"'),
+        _problem("id", "'other' differs from its folder 'demo'"),
+    ),
+    "missing id": (
+        'title = "x"\neditable = ["task.py"]\nchecks = []',
+        _problem("id", MISSING_KEY.format(expected="a Python name")),
+    ),
+    "unknown top-level key": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\ncolour = "red"'),
+        _problem(
+            "colour", UNKNOWN_KEY.format(key="colour", suggestion="", known=", ".join(SPEC_KEYS))
         ),
-        (GOOD.replace("max = 1", "maximum = 1"), "needs option 'max'"),
-        (GOOD.replace('title = "Demo"', 'title = "Demo"\nkind = "essay"'), "kind 'essay'"),
-        (GOOD.replace('title = "Demo"', 'title = "Demo"\ntimeout = -1'), "'timeout' must be"),
-        (GOOD.replace('kind = "max_queries"', 'kind = "correct_result"'), "two checks are called"),
-        ('title = "x"\neditable = ["task.py"]\nchecks = []', "missing required key 'id'"),
+    ),
+    "misspelt top-level key": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\norderd = false'),
+        _problem(
+            "orderd",
+            UNKNOWN_KEY.format(
+                key="orderd",
+                suggestion=DID_YOU_MEAN.format(match="ordered"),
+                known=", ".join(SPEC_KEYS),
+            ),
+        ),
+    ),
+    "ordered yes": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nordered = "yes"'),
+        _wrong("ordered", BOOLEAN.expected, "yes"),
+    ),
+    "ordered false as a string": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nordered = "false"'),
+        _wrong("ordered", BOOLEAN.expected, "false"),
+    ),
+    "ordered as a number": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nordered = 0'),
+        _wrong("ordered", BOOLEAN.expected, 0),
+    ),
+    "empty editable": (
+        GOOD.replace('editable = ["task.py"]', "editable = []"),
+        _wrong("editable", EDITABLE.expected, []),
+    ),
+    "editable outside the exercise": (
+        GOOD.replace('editable = ["task.py"]', 'editable = ["../x.py"]'),
+        _wrong("editable", EDITABLE.expected, ["../x.py"]),
+    ),
+    "unknown exercise kind": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nkind = "essay"'),
+        _wrong("kind", one_of(*KINDS).expected, "essay"),
+    ),
+    "negative timeout": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\ntimeout = -1'),
+        _wrong("timeout", POSITIVE_SECONDS.expected, -1),
+    ),
+    "timeout as a string": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\ntimeout = "30"'),
+        _wrong("timeout", POSITIVE_SECONDS.expected, "30"),
+    ),
+    "memory as a float": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nmemory_mb = 512.5'),
+        _wrong("memory_mb", "an integer >= 64 (MiB)", 512.5),
+    ),
+    "unknown dataset size": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\ndataset = "huge"'),
+        _wrong("dataset", DATASET.expected, "huge"),
+    ),
+    "params not a table": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nparams = 3'),
+        _wrong("params", TABLE.expected, 3),
+    ),
+    "fault row zero": (
+        GOOD.replace('title = "Demo"', 'title = "Demo"\nfault_after_rows = 0'),
+        _wrong("fault_after_rows", "an integer >= 1", 0),
+    ),
+    "fractional points": (
+        GOOD.replace("points = 3", "points = 1.5"),
+        _wrong("checks[0].points", POINTS.expected, 1.5),
+    ),
+    "points as a boolean": (
+        GOOD.replace("points = 3", "points = true"),
+        _wrong("checks[0].points", POINTS.expected, True),
+    ),
+    "misspelt points": (
+        GOOD.replace("points = 3", "pionts = 3"),
+        _problem(
+            "checks[0].points",
+            MISSING_KEY.format(expected=POINTS.expected)
+            + "; found 'pionts'"
+            + DID_YOU_MEAN.format(match="points"),
+        ),
+    ),
+    "hint not a string": (
+        GOOD.replace("points = 3", 'points = 3\nhint = ["a", "b"]'),
+        _wrong("checks[0].hint", STRING.expected, ["a", "b"]),
+    ),
+    "unknown check kind": (
+        GOOD.replace('kind = "max_queries"', 'kind = "max_querys"'),
+        ": checks[1].kind (check 'max_querys'): "
+        + UNKNOWN_KIND.format(
+            kind="max_querys",
+            suggestion=DID_YOU_MEAN.format(match="max_queries"),
+            known=", ".join(sorted(CHECK_KINDS)),
+        ),
+    ),
+    "missing check option": (
+        GOOD.replace("max = 1\n", ""),
+        ": checks[1].max (check 'max_queries'): " + MISSING_KEY.format(expected="an integer"),
+    ),
+    "misspelt required option": (
+        GOOD.replace("max = 1", "maximum = 1"),
+        ": checks[1].maximum (check 'max_queries'): "
+        + UNKNOWN_OPTION.format(key="maximum", suggestion=DID_YOU_MEAN.format(match="max")),
+    ),
+    "misspelt clause": (
+        GOOD_WITH_CLAUSE.replace('clause = "where"', 'claus = "where"'),
+        _where_in_sql(
+            "claus",
+            UNKNOWN_OPTION.format(key="claus", suggestion=DID_YOU_MEAN.format(match="clause")),
+        ),
+    ),
+    "misspelt optional option": (
+        GOOD_WITH_CLAUSE.replace('table = "users"', 'table = "users"\npresnt = false'),
+        _where_in_sql(
+            "presnt",
+            UNKNOWN_OPTION.format(key="presnt", suggestion=DID_YOU_MEAN.format(match="present"))
+            + OPTIONS_OF.format(kind="clause", known="clause, table, join_kind, present"),
+        ),
+    ),
+    "option of the wrong type": (
+        GOOD.replace("max = 1", 'max = "1"'),
+        ": checks[1].max (check 'max_queries'): "
+        + WRONG_VALUE.format(expected="an integer", found=describe("1")),
+    ),
+    "boolean option as a string": (
+        GOOD_WITH_CLAUSE.replace('table = "users"', 'table = "users"\npresent = "false"'),
+        _where_in_sql(
+            "present", WRONG_VALUE.format(expected="true or false", found=describe("false"))
+        ),
+    ),
+    "integer option as a boolean": (
+        GOOD.replace("max = 1", "max = true"),
+        ": checks[1].max (check 'max_queries'): "
+        + WRONG_VALUE.format(expected="an integer", found=describe(True)),
+    ),
+    "two checks of one name": (
+        GOOD.replace('kind = "max_queries"', 'kind = "correct_result"'),
+        _problem("checks[1].name", DUPLICATE_CHECK.format(name="correct_result")),
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "line"), REFUSED.values(), ids=REFUSED.keys())
+def test_bad_specs_are_refused_naming_file_field_expected_and_found(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    folder = write_spec(tmp_path, text)
+    with pytest.raises(SpecError) as refused:
+        load_spec(folder)
+    message = str(refused.value)
+    assert message.startswith(str(folder / "spec.toml") + ": "), message
+    assert str(folder / "spec.toml") + line in message
+
+
+def test_every_problem_of_a_spec_is_reported_at_once(tmp_path: Path) -> None:
+    text = GOOD.replace('title = "Demo"', 'title = "Demo"\nordered = "no"\ncolour = 1')
+    text = text.replace("points = 3", "points = -3")
+    path = write_spec(tmp_path, text) / "spec.toml"
+    with pytest.raises(SpecError) as refused:
+        load_spec(path.parent)
+    lines = str(refused.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["ordered", "colour", "checks[0].points"]
+    assert all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_the_atomicity_and_bench_keys_reach_the_runs(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        'title = "Demo"', 'title = "Demo"\nfault_after_rows = 7\nbench_dataset = "medium"'
+    )
+    spec = load_spec(write_spec(tmp_path, text))
+    assert spec.options == {"fault_after_rows": 7, "bench_dataset": "medium"}
+    plain = GOOD.replace('id = "demo"', 'id = "plain"')
+    assert load_spec(write_spec(tmp_path, plain, "plain")).options == {"bench_dataset": "large"}
+
+
+HOOKS_WITH_A_HELPER = """
+from typing import Any
+
+ROWS_PER_USER = 3
+
+
+def _countries(connection: Any) -> list[str]:
+    return []
+
+
+def params(connection: Any, rng: Any, spec: Any) -> dict[str, Any]:
+    return {}
+"""
+
+
+def test_hooks_with_private_helpers_and_constants_load(tmp_path: Path) -> None:
+    folder = write_spec(tmp_path, GOOD)
+    (folder / HOOKS_FILE).write_text(HOOKS_WITH_A_HELPER, encoding="utf-8")
+    assert load_spec(folder).hooks_path == folder / HOOKS_FILE
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "match"),
+    [
+        ("query", "param", "params"),
+        ("query", "snapshots", "snapshot"),
+        ("query", "rows", None),  # a migration hook, never called on a query exercise
+        ("migration", "row", "rows"),
+        ("migration", "helper", None),
     ],
 )
-def test_bad_specs_are_refused_with_a_clear_message(
-    tmp_path: Path, text: str, fragment: str
+def test_an_unknown_hook_name_is_refused(
+    tmp_path: Path, kind: str, name: str, match: str | None
 ) -> None:
-    with pytest.raises(SpecError, match=fragment.replace("(", r"\(")):
-        load_spec(write_spec(tmp_path, text))
+    text = GOOD.replace('title = "Demo"', f'title = "Demo"\nkind = "{kind}"')
+    folder = write_spec(tmp_path, text)
+    hooks = folder / HOOKS_FILE
+    hooks.write_text(f"def {name}(*args):\n    return {{}}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as refused:
+        load_spec(folder)
+    assert str(refused.value) == UNKNOWN_HOOK.format(
+        path=hooks,
+        name=name,
+        suggestion=DID_YOU_MEAN.format(match=match) if match else "",
+        kind=kind,
+        known=", ".join(HOOKS[kind]),
+    )
+
+
+def test_a_hooks_file_that_is_not_python_is_refused(tmp_path: Path) -> None:
+    folder = write_spec(tmp_path, GOOD)
+    (folder / HOOKS_FILE).write_text("def params(:\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"grading\.py: not valid Python"):
+        load_spec(folder)
 
 
 def test_missing_spec_file(tmp_path: Path) -> None:

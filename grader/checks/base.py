@@ -9,11 +9,20 @@ from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import MetaData
 
-from grader.errors import SpecError
+from grader.errors import SpecFieldError
 from grader.plan import Plan
 from grader.results import CheckResult, Evidence
 from grader.run import RunRecord
-from grader.spec import CheckSpec, ExerciseSpec
+from grader.spec import (
+    MISSING_KEY,
+    OPTIONS_OF,
+    UNKNOWN_OPTION,
+    WRONG_VALUE,
+    CheckSpec,
+    ExerciseSpec,
+    describe,
+    suggestion,
+)
 from grader.sqlshape import StatementShape, parse_statement
 
 #: The message of every check skipped because the result was wrong.
@@ -101,10 +110,17 @@ class Check:
     def __init__(self, spec: CheckSpec) -> None:
         self.spec = spec
         self.options = dict(spec.options)
+        self.read: list[str] = []
         self.configure()
         if self.options:
-            unknown = ", ".join(sorted(self.options))
-            raise SpecError(f"check {spec.name!r} ({self.kind}): unknown option(s) {unknown}")
+            key = sorted(self.options)[0]
+            known = ", ".join(self.read) or "none"
+            raise SpecFieldError(
+                key, self._unknown(key) + OPTIONS_OF.format(kind=self.kind, known=known)
+            )
+
+    def _unknown(self, key: str) -> str:
+        return UNKNOWN_OPTION.format(key=key, suggestion=suggestion(key, self.read))
 
     @property
     def name(self) -> str:
@@ -115,21 +131,47 @@ class Check:
         """Read this kind's options with `option` (each read removes it)."""
 
     def option(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        """Take option ``key`` of type ``kind``; raise SpecError if it is missing or wrong."""
+        """Take option ``key`` of type ``kind``; raise SpecFieldError if it is missing or wrong.
+
+        No value is coerced: ``"yes"`` is not a boolean and ``true`` is not an integer.
+        """
+        self.read.append(key)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
         if key not in self.options:
             if default is ...:
-                raise SpecError(f"check {self.spec.name!r} ({self.kind}) needs option {key!r}")
+                # A required option that is absent is often a misspelt one.
+                close = [k for k in self.options if suggestion(k, [key])]
+                if close:
+                    raise SpecFieldError(close[0], self._unknown(close[0]))
+                raise SpecFieldError(key, MISSING_KEY.format(expected=_expected(kinds)))
             return default
         value = self.options.pop(key)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-            raise SpecError(
-                f"check {self.spec.name!r} ({self.kind}): option {key!r} has the wrong type"
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise SpecFieldError(
+                key, WRONG_VALUE.format(expected=_expected(kinds), found=describe(value))
             )
         return value
 
     def judge(self, evaluation: Evaluation) -> Verdict:
         """Judge ``evaluation``; never raises for a bad submission."""
         raise NotImplementedError
+
+
+#: A check kind no module registered.
+UNKNOWN_KIND = "unknown check kind {kind!r}{suggestion} (known: {known})"
+#: Option types in words, for messages.
+_TYPE_WORDS = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _expected(kinds: tuple[type, ...]) -> str:
+    return " or ".join(_TYPE_WORDS.get(k, k.__name__) for k in kinds)
 
 
 CHECK_KINDS: dict[str, type[Check]] = {}
@@ -154,7 +196,12 @@ def build_check(spec: CheckSpec) -> Check:
         cls = CHECK_KINDS[spec.kind]
     except KeyError:
         known = ", ".join(sorted(CHECK_KINDS))
-        raise SpecError(f"unknown check kind {spec.kind!r} (known: {known})") from None
+        raise SpecFieldError(
+            "kind",
+            UNKNOWN_KIND.format(
+                kind=spec.kind, suggestion=suggestion(spec.kind, list(CHECK_KINDS)), known=known
+            ),
+        ) from None
     return cls(spec)
 
 

@@ -193,8 +193,14 @@ class Gradebook:
         unchanged: list[str] = []
         now = _utc_naive(dt.datetime.now(dt.UTC)).replace(microsecond=0)
         with self.engine.begin() as conn:
-            students = dict(conn.execute(select(Student.name, Student.id)).tuples().all())
-            kept = set(conn.execute(select(Grading.student_id, Grading.digest)).tuples().all())
+            # Rows unpack as tuples (Result.tuples() is deprecated from SQLAlchemy 2.1).
+            students: dict[str, int] = {
+                name: key for name, key in conn.execute(select(Student.name, Student.id))
+            }
+            kept: set[tuple[int, str]] = {
+                (student, digest)
+                for student, digest in conn.execute(select(Grading.student_id, Grading.digest))
+            }
             fresh: list[tuple[StudentResults, str, str]] = []
             seen: set[tuple[str, str]] = set()
             for item in found:
