@@ -42,6 +42,26 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class EquivalentMutant:
+    """A mutant of the reference solution that no dataset can tell apart from it.
+
+    Attributes:
+        mutant: The mutant's name as `grader.mutation` makes it
+            (``drop_order_term@L17``).
+        reason: Why it gives the reference's answer on every dataset.
+        dialects: The dialects it is equivalent on (empty: all of them).
+    """
+
+    mutant: str
+    reason: str
+    dialects: tuple[str, ...] = ()
+
+    def covers(self, dialect: str) -> bool:
+        """Whether the declaration holds on ``dialect``."""
+        return not self.dialects or dialect in self.dialects
+
+
+@dataclass(frozen=True)
 class ExerciseSpec:
     """Everything the grader needs to know about one exercise.
 
@@ -61,6 +81,8 @@ class ExerciseSpec:
         memory_mb: Address-space limit of the process running the submission.
         checks: The checks, in the order reported.
         options: Any other top-level keys (for exercise kinds that need more).
+        equivalent_mutants: Mutants of the reference solution declared
+            equivalent to it, each with its reason (``[[equivalent_mutants]]``).
     """
 
     id: str
@@ -78,6 +100,7 @@ class ExerciseSpec:
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int = DEFAULT_MEMORY_MB
     options: Mapping[str, Any] = field(default_factory=dict)
+    equivalent_mutants: tuple[EquivalentMutant, ...] = ()
 
     @property
     def max_score(self) -> int:
@@ -110,6 +133,7 @@ _KNOWN_TOP = {
     "timeout",
     "memory_mb",
     "checks",
+    "equivalent_mutants",
 }
 
 
@@ -173,6 +197,7 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     if not isinstance(memory, int) or memory < 64:
         raise SpecError(f"{where}: 'memory_mb' must be an integer >= 64")
     spec = ExerciseSpec(
+        equivalent_mutants=_equivalent_mutants(data.get("equivalent_mutants", []), where),
         id=exercise_id,
         title=str(data.get("title", exercise_id)),
         kind=kind,
@@ -195,3 +220,33 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     for check in spec.checks:
         build_check(check)
     return spec
+
+
+#: Dialects a mutant may be declared equivalent on.
+DIALECTS = ("sqlite", "postgresql", "mysql")
+
+
+def _equivalent_mutants(raw: Any, where: str) -> tuple[EquivalentMutant, ...]:
+    """The ``[[equivalent_mutants]]`` tables: a mutant name and a reason each."""
+    if not isinstance(raw, list):
+        raise SpecError(f"{where}: 'equivalent_mutants' must be a list of tables")
+    found: list[EquivalentMutant] = []
+    for number, entry in enumerate(raw, start=1):
+        label = f"{where}: equivalent_mutants #{number}"
+        if not isinstance(entry, Mapping):
+            raise SpecError(f"{label} is not a table")
+        unknown = set(entry) - {"mutant", "reason", "dialects"}
+        if unknown:
+            raise SpecError(f"{label} has unknown keys: {', '.join(sorted(unknown))}")
+        mutant, reason = entry.get("mutant"), entry.get("reason")
+        if not isinstance(mutant, str) or not mutant.strip():
+            raise SpecError(f"{label} needs 'mutant', the mutant's name")
+        if not isinstance(reason, str) or len(reason.strip()) < 20:
+            raise SpecError(f"{label} ({mutant}) needs a 'reason' that explains the equivalence")
+        dialects = entry.get("dialects", [])
+        if not isinstance(dialects, list) or not all(d in DIALECTS for d in dialects):
+            raise SpecError(f"{label} ({mutant}): 'dialects' must list some of {DIALECTS}")
+        if any(e.mutant == mutant for e in found):
+            raise SpecError(f"{label}: {mutant} is declared twice")
+        found.append(EquivalentMutant(mutant, reason.strip(), tuple(dialects)))
+    return tuple(found)
