@@ -104,7 +104,9 @@ class SQLiteBackend:
     def template(self, size: DatasetSize, seed: int, metadata: MetaData | None = None) -> Template:
         # Keyed by the schema as it is now, also when it is the domain's own.
         suffix = f"-{_metadata_key(metadata if metadata is not None else Base.metadata)}"
-        path = self.cache_dir / f"{size.key}-s{seed}{suffix}-v{SCHEMA_REVISION}.sqlite"
+        path = self.cache_dir / (
+            f"{size.key}-s{seed}{suffix}-v{SCHEMA_REVISION}-d{dataset.DATASET_VERSION}.sqlite"
+        )
         with self._lock:
             if not path.exists():
                 self.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -181,6 +181,7 @@ def template_name(size: DatasetSize, seed: int, metadata: MetaData | None = None
         _metadata_key(metadata if metadata is not None else Base.metadata),
         SCHEMA_REVISION,
         LAYOUT_REVISION,
+        dataset.DATASET_VERSION,
     )
     key = hashlib.sha1(repr(described).encode()).hexdigest()[:12]
     label = re.sub(r"[^a-z0-9]", "", size.name.lower())[:12] or "size"
