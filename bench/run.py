@@ -42,12 +42,22 @@ from grader.catalog import Catalog  # noqa: E402
 from grader.child import CALL_DATABASES, WARMUP  # noqa: E402
 from grader.database import SQLiteBackend, backend_for  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
+from grader.mutation import DEFAULT_SEEDS, analyse  # noqa: E402
 from grader.run import Job, RunRecord  # noqa: E402
 from grader.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
 from grader.sandbox import run_job  # noqa: E402
 from grader.spec import ExerciseSpec  # noqa: E402
 
-SECTIONS = ("grading", "capture", "dataset", "teaching", "scale", "sandbox", "dashboard")
+SECTIONS = (
+    "grading",
+    "capture",
+    "dataset",
+    "teaching",
+    "scale",
+    "sandbox",
+    "dashboard",
+    "mutants",
+)
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
@@ -502,6 +512,30 @@ def _script(name: str, *args: str) -> None:
     print()
 
 
+def section_mutants(catalog: Catalog, quick: bool, dialects: list[str]) -> None:
+    print("## 8. Mutation analysis: mutants of each reference, per dialect\n")
+    print(
+        "Each mutant (a dropped predicate, a flipped comparison, a swapped join …) is\n"
+        "graded like a submission until a seed costs it a point. `equivalent` are\n"
+        "survivors the spec declares equivalent (with a reason); `surviving` must be 0.\n"
+    )
+    seeds = DEFAULT_SEEDS[:1] if quick else DEFAULT_SEEDS
+    for dialect in dialects:
+        url = None if dialect == "sqlite" else dialect
+        started = time.perf_counter()
+        report = analyse(catalog, seeds=seeds, db_url=url)
+        seconds = time.perf_counter() - started
+        print(f"### {report.dialect} (seeds {', '.join(map(str, seeds))}, {seconds:.0f} s)\n")
+        rows = [
+            [e.exercise_id, e.made, e.killed, e.equivalent, len(e.surviving)]
+            for e in report.exercises
+        ]
+        totals = [sum(r[i] for r in rows) for i in range(1, 5)]
+        rows.append(["**total**", *totals])
+        print(table(["exercise", "made", "killed", "equivalent", "surviving"], rows))
+        print()
+
+
 def machine() -> str:
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -551,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     if "dashboard" in sections:
         print("## 7. Dashboard: ingest and render a class\n")
         _script("dashboard.py", "--students", "200" if args.quick else "2000")
+    if "mutants" in sections:
+        section_mutants(catalog, args.quick, ["sqlite", *args.db])
     print(f"bench finished in {time.perf_counter() - started:.1f} s")
     shutil.rmtree(os.environ["ORMGRADE_CACHE"], ignore_errors=True)
     return 0

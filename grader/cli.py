@@ -25,6 +25,7 @@ from grader.database import (
     default_cache_dir,
 )
 from grader.errors import OrmgradeError
+from grader.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
 from grader.notebook import exercise_of, notebook_ids, write_notebooks
 from grader.release import gradescope_bundle, release
 from grader.report import classroom, gradescope, terminal
@@ -267,23 +268,64 @@ def gradescope_bundle_command(out_zip: Path, ids: tuple[str, ...], catalog: Path
     click.echo(f"wrote {out_zip}: {len(bundle.exercises)} exercise(s), {len(bundle.members)} files")
 
 
+MUTANTS_HELP = (
+    "Mutation analysis instead: grade every mutant of each reference solution "
+    "(a dropped predicate, a flipped comparison, a swapped join …) on several seeds."
+)
+MUTANT_SEEDS_HELP = "With --mutants: a seed to grade mutants on; repeat for several (default: 3)."
+
+
 @main.command("verify")
 @click.argument("ids", nargs=-1)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help=SEED_HELP)
 @click.option("--db", "db_url", default=None, help=DB_HELP)
+@click.option("--mutants", is_flag=True, help=MUTANTS_HELP)
+@click.option(
+    "--mutant-seed",
+    "mutant_seeds",
+    type=click.IntRange(min=0),
+    multiple=True,
+    help=MUTANT_SEEDS_HELP,
+)
 @catalog_option
 @errors_to_messages
 def verify_command(
-    ids: tuple[str, ...], seed: int | None, db_url: str | None, catalog: Path | None
+    ids: tuple[str, ...],
+    seed: int | None,
+    db_url: str | None,
+    mutants: bool,
+    mutant_seeds: tuple[int, ...],
+    catalog: Path | None,
 ) -> None:
-    """Self-check the catalog: solutions earn full marks, starters are correct but slow."""
+    """Self-check the catalog: solutions earn full marks, starters are correct but slow.
+
+    With --mutants: every mutant of each reference is killed (loses a point on
+    some seed) or declared equivalent in the spec.
+    """
     cat = load_catalog(catalog)
     click.echo(_style(cat.description, dim=True))
+    db_url = resolve_db_url(db_url, cat.root)
+    if mutants:
+        report = analyse(cat, ids, mutant_seeds or DEFAULT_SEEDS, db_url, progress=_echo_mutation)
+        seeds = ", ".join(str(s) for s in report.seeds)
+        made = sum(e.made for e in report.exercises)
+        killed = sum(e.killed for e in report.exercises)
+        equivalent = sum(e.equivalent for e in report.exercises)
+        surviving = sum(len(e.surviving) for e in report.exercises)
+        summary = (
+            f"{report.dialect} · seeds {seeds}: {made} mutants, {killed} killed, "
+            f"{equivalent} declared equivalent, {surviving} surviving"
+        )
+        click.echo(
+            f"mutants OK: {summary}"
+            if report.ok
+            else _style(f"mutants NOT OK: {summary}", fg="red")
+        )
+        sys.exit(EXIT_OK if report.ok else EXIT_NOT_MET)
 
     def progress(side: str, result: Any) -> None:
         click.echo(f"{side:<8} {result.id:<28} {result.score:>3}/{result.max_score:<3}")
 
-    db_url = resolve_db_url(db_url, cat.root)
     found = verify(cat, ids, GradeOptions(seed=seed, db_url=db_url), progress=progress)
     for problem in found.problems:
         click.echo(
@@ -334,6 +376,21 @@ def schema_command(output: Path | None) -> None:
     if output is not None:
         write_atomic(output, page)
         click.echo(f"schema written to {output}", err=True)
+
+
+def _echo_mutation(analysis: ExerciseMutation) -> None:
+    """One line per exercise, then each surviving mutant with its diff."""
+    line = (
+        f"mutants  {analysis.exercise_id:<28} made {analysis.made:>3} · killed {analysis.killed:>3}"
+        f" · equivalent {analysis.equivalent:>2} · surviving {len(analysis.surviving):>2}"
+    )
+    click.echo(line if analysis.ok else _style(line, fg="red"))
+    for verdict in analysis.surviving:
+        mutant = verdict.mutant
+        click.echo(f"  surviving {mutant.name}: {mutant.description} (full marks on every seed)")
+        click.echo("    " + mutant.diff.rstrip().replace("\n", "\n    "))
+    for stale in analysis.stale_declarations:
+        click.echo(_style(f"  stale equivalent_mutants entry: {stale}", fg="red"))
 
 
 GRADE_ALL_OUT_HELP = (

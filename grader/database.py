@@ -276,7 +276,9 @@ class SQLiteBackend:
     def template(self, size: DatasetSize, seed: int, metadata: MetaData | None = None) -> Template:
         # Keyed by the schema as it is now, also when it is the domain's own.
         schema = _metadata_key(metadata if metadata is not None else Base.metadata)
-        name = keyed_name(self.cache_dir, size.key, seed, schema, SCHEMA_REVISION)
+        name = keyed_name(
+            self.cache_dir, size.key, seed, schema, SCHEMA_REVISION, dataset.DATASET_VERSION
+        )
         path = self.cache_dir / f"{name}{TEMPLATE_SUFFIX}"
         with self._lock:
             self._pin(path)

@@ -3,6 +3,14 @@
 The same (size, seed) always gives the same rows; a different seed gives
 different names, emails, statuses and counts per user, so that an answer
 hard-coded from one run fails the next.
+
+The data is made to tell wrong answers apart: rows go in in a shuffled
+order (a heap table, as on PostgreSQL, is scanned in that order, never in key
+order; SQLite's rowid tables and InnoDB's clustered tables are stored in
+primary-key order whatever the insert order); every sort key has ties; some
+projects have no task, some users none, and some users only tasks that are
+``done``; a tenth of the tasks are created exactly at midnight, the cut-offs
+grading hooks draw; unassigned tasks have a NULL assignee.
 """
 
 from __future__ import annotations
@@ -129,6 +137,16 @@ TAG_NAMES = (
 )
 EPOCH = dt.datetime(2024, 1, 1)
 
+#: The version of the rows `generate` makes. Templates are keyed by it: change it
+#: whenever a change here changes the rows, so that no old template is reused.
+DATASET_VERSION = 2
+#: Share of projects that get no task (an aggregate over an inner join loses them).
+EMPTY_PROJECTS = 0.05
+#: Share of the assignable users all of whose tasks are ``done``.
+FINISHED_USERS = 0.05
+#: Share of tasks created exactly at midnight (a cut-off date lands on them).
+MIDNIGHT_TASKS = 0.1
+
 
 @dataclass(frozen=True)
 class DatasetSize:
@@ -205,6 +223,7 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
         )
     # A fifth of the users never get a task (join_types keeps them at zero).
     assignable = [u["id"] for u in users if rng.random() < 0.8] or [1]
+    finished = {i for i in assignable if rng.random() < FINISHED_USERS}
     projects = [
         {
             "id": i,
@@ -218,20 +237,27 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
     tags = [
         {"id": i, "name": TAG_NAMES[i - 1]} for i in range(1, min(size.tags, len(TAG_NAMES)) + 1)
     ]
+    empty = set(rng.sample(range(1, size.projects + 1), k=int(size.projects * EMPTY_PROJECTS)))
+    busy = [i for i in range(1, size.projects + 1) if i not in empty] or [1]
     tasks = []
     task_tags = []
     for i in range(1, size.tasks + 1):
+        assignee = None if rng.random() < 0.1 else rng.choice(assignable)
+        status = rng.choice(TASK_STATUSES)
+        minutes = rng.randrange(525_600)
+        if rng.random() < MIDNIGHT_TASKS:
+            minutes -= minutes % 1440
         tasks.append(
             {
                 "id": i,
-                "project_id": rng.randint(1, size.projects),
-                "assignee_id": None if rng.random() < 0.1 else rng.choice(assignable),
+                "project_id": rng.choice(busy),
+                "assignee_id": assignee,
                 "title": f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{i}",
-                "status": rng.choice(TASK_STATUSES),
+                "status": "done" if assignee in finished else status,
                 "priority": rng.randint(1, 5),
                 "estimate_hours": rng.randint(1, 40),
                 "description": " ".join(rng.choices(WORDS, k=8)),
-                "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
+                "created_at": EPOCH + dt.timedelta(minutes=minutes),
             }
         )
         if tags:
@@ -247,7 +273,7 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
         }
         for i in range(1, size.comments + 1)
     ]
-    return {
+    tables: dict[str, list[dict[str, Any]]] = {
         "users": users,
         "projects": projects,
         "tags": tags,
@@ -255,6 +281,11 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
         "task_tags": task_tags,
         "comments": comments,
     }
+    # Inserted in an order unrelated to the keys: a scan of a heap table never
+    # hands out key order by accident.
+    for rows in tables.values():
+        rng.shuffle(rows)
+    return tables
 
 
 def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]]:

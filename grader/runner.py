@@ -340,7 +340,7 @@ def grade_query_exercise(
                 ),
             )
         if "fault" in needs:
-            after_rows = _fault_after_rows(spec)
+            after_rows = _fault_after_rows(spec, hooks, params, session.seed)
             later["fault"] = lambda: _run_on_copy(
                 session,
                 spec,
@@ -478,14 +478,31 @@ def _run_on_copy(
         return session.run(spec, job)
 
 
-def _fault_after_rows(spec: ExerciseSpec) -> int:
-    """The written row a fault run makes fail: the spec's ``fault_after_rows``."""
-    value = spec.options.get("fault_after_rows")
+def _fault_after_rows(spec: ExerciseSpec, hooks: Any, params: Mapping[str, Any], seed: int) -> int:
+    """The written row a fault run makes fail.
+
+    The hooks' ``fault_after_rows(params, rng)`` draws it from the seed when
+    the exercise has one; otherwise the spec's ``fault_after_rows`` names it.
+    """
+    draw = getattr(hooks, "fault_after_rows", None)
+    value = draw(params, random.Random(f"{seed}:fault")) if draw is not None else None
+    if value is None:
+        value = spec.options.get("fault_after_rows")
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise OrmgradeError(
-            f"{spec.id}: a check needs fault_after_rows (an integer >= 1) in the spec"
+            f"{spec.id}: a check needs fault_after_rows (an integer >= 1) in the spec "
+            "or a fault_after_rows hook"
         )
     return value
+
+
+def fault_row(session: GradingSession, spec: ExerciseSpec) -> int:
+    """The written row the fault run of ``spec`` makes fail on the session's seed."""
+    hooks = _hooks(spec)
+    template = session.backend.template(size_named(spec.dataset), session.seed, _metadata(hooks))
+    return _fault_after_rows(
+        spec, hooks, _params(spec, hooks, template, session.seed), session.seed
+    )
 
 
 def _stats(main: RunRecord, oracle: RunRecord | None = None) -> dict[str, Any]:
@@ -535,6 +552,7 @@ __all__ = [
     "EXERCISE_KINDS",
     "GradeOptions",
     "GradingSession",
+    "fault_row",
     "grade",
     "grade_exercise",
 ]

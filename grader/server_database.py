@@ -192,6 +192,7 @@ def template_name(size: DatasetSize, seed: int, metadata: MetaData | None = None
         _metadata_key(metadata if metadata is not None else Base.metadata),
         SCHEMA_REVISION,
         LAYOUT_REVISION,
+        dataset.DATASET_VERSION,
     )
     key = keyed_name(default_cache_dir(), *described)
     return f"{TEMPLATE_PREFIX}{key}"[:MAX_NAME]

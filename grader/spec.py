@@ -35,7 +35,7 @@ DEFAULT_MEMORY_MB = 1536
 #: The hooks a ``grading.py`` may define, per exercise kind (public names only;
 #: helpers start with ``_``, constants are upper case).
 HOOKS: Mapping[str, tuple[str, ...]] = {
-    "query": ("params", "prepare", "snapshot", "report"),
+    "query": ("params", "prepare", "snapshot", "report", "fault_after_rows"),
     "migration": ("rows", "lookup"),
 }
 
@@ -156,6 +156,52 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class EquivalentMutant:
+    """A mutant of the reference solution that no dataset can tell apart from it.
+
+    Attributes:
+        mutant: The mutant's name as `grader.mutation` makes it
+            (``drop_order_term@L17``).
+        reason: Why it gives the reference's answer on every dataset.
+        dialects: The dialects it is equivalent on (empty: all of them).
+    """
+
+    mutant: str
+    reason: str
+    dialects: tuple[str, ...] = ()
+
+    def covers(self, dialect: str) -> bool:
+        """Whether the declaration holds on ``dialect``."""
+        return not self.dialects or dialect in self.dialects
+
+
+#: Dialects a mutant may be declared equivalent on.
+DIALECTS = ("sqlite", "postgresql", "mysql")
+#: The keys of one ``[[equivalent_mutants]]`` table.
+EQUIVALENT_KEYS = ("mutant", "reason", "dialects")
+
+
+def _is_equivalent_table(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) <= set(EQUIVALENT_KEYS)
+        and isinstance(value.get("mutant"), str)
+        and bool(value["mutant"].strip())
+        and isinstance(value.get("reason"), str)
+        and len(value["reason"].strip()) >= 20
+        and isinstance(value.get("dialects", []), list)
+        and all(d in DIALECTS for d in value.get("dialects", []))
+    )
+
+
+EQUIVALENT_MUTANTS = Rule(
+    "an array of [[equivalent_mutants]] tables, each with 'mutant' (its name), 'reason' "
+    f"(at least 20 characters) and optionally 'dialects' (some of {', '.join(DIALECTS)})",
+    lambda v: isinstance(v, list) and all(_is_equivalent_table(e) for e in v),
+)
+
+
+@dataclass(frozen=True)
 class ExerciseSpec:
     """Everything the grader needs to know about one exercise.
 
@@ -176,6 +222,8 @@ class ExerciseSpec:
         memory_mb: Address-space limit of the process running the submission.
         fault_after_rows: The written row at which a fault run fails (atomicity checks).
         bench_dataset: The size ``bench/run.py`` times the exercise on.
+        equivalent_mutants: Mutants of the reference solution declared
+            equivalent to it, each with its reason (``[[equivalent_mutants]]``).
     """
 
     id: str = spec_key(Rule(IDENTIFIER.expected, IDENTIFIER.accepts, required=True))
@@ -198,6 +246,7 @@ class ExerciseSpec:
         Rule("an integer >= 1", lambda v: _is_int(v) and v >= 1), default=None
     )
     bench_dataset: str = spec_key(DATASET, default="large")
+    equivalent_mutants: tuple[EquivalentMutant, ...] = spec_key(EQUIVALENT_MUTANTS, default=())
 
     @property
     def max_score(self) -> int:
@@ -334,6 +383,10 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     if errors:
         raise SpecError("\n".join(f"{where}: {e}" for e in errors))
     values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
+    values["equivalent_mutants"] = _equivalent_mutants(values.get("equivalent_mutants", []))
+    duplicated = _duplicates(e.mutant for e in values["equivalent_mutants"])
+    if duplicated:
+        raise SpecError(f"{where}: equivalent_mutants: {duplicated} is declared twice")
     values.setdefault("title", values["id"])
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
@@ -402,3 +455,20 @@ def check_hooks(path: Path, kind: str) -> None:
                 known=", ".join(known),
             )
         )
+
+
+def _equivalent_mutants(tables: list[dict[str, Any]]) -> tuple[EquivalentMutant, ...]:
+    """The ``[[equivalent_mutants]]`` tables (already accepted by their rule)."""
+    return tuple(
+        EquivalentMutant(t["mutant"], t["reason"].strip(), tuple(t.get("dialects", [])))
+        for t in tables
+    )
+
+
+def _duplicates(names: Any) -> str:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return str(name)
+        seen.add(name)
+    return ""

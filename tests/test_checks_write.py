@@ -49,7 +49,7 @@ from grader.errors import SpecError
 from grader.fault import InjectedFault, inject_write_fault
 from grader.results import ExerciseResult, Outcome
 from grader.run import Failure, FailureKind, RunRecord
-from grader.runner import GradeOptions, GradingSession, grade, open_session
+from grader.runner import GradeOptions, GradingSession, fault_row, grade, open_session
 from tests.conftest import case_dir
 from tests.recording import check, record, seeded_engine, spec_with
 
@@ -553,6 +553,25 @@ def test_bulk_update_closes_every_review(session: GradingSession, catalog: Catal
 # transaction_atomic
 
 
+def batch_fault(session: GradingSession, catalog: Catalog) -> tuple[int, int]:
+    """The row the fault run fails on this seed, and the batch's length."""
+    row = fault_row(session, catalog.spec("transaction_atomic"))
+    return row, 3000 // 15
+
+
+def test_fault_row_is_late_and_follows_the_seed(catalog: Catalog) -> None:
+    spec = catalog.spec("transaction_atomic")
+    rows = set()
+    for seed in (1, 2, 3, 4, 5, 6):
+        session = open_session(catalog, GradeOptions(seed=seed))
+        try:
+            rows.add(fault_row(session, spec))
+        finally:
+            session.close()
+    assert len(rows) > 1, rows
+    assert all(180 <= row <= 200 for row in rows), rows
+
+
 @pytest.mark.parametrize("variant", ["flush_per_row", "core_insert"])
 def test_transaction_atomic_one_transaction(
     session: GradingSession, catalog: Catalog, variant: str
@@ -561,16 +580,24 @@ def test_transaction_atomic_one_transaction(
     result = graded(session, catalog, case, "transaction_atomic", variant)
     assert full_marks(result), [c.message for c in result.checks]
     atomic = result.check("atomic")
-    assert atomic.message == ATOMIC_OK.format(at=120)
+    assert atomic.message == ATOMIC_OK.format(at=batch_fault(session, catalog)[0])
 
 
-def test_transaction_atomic_commit_in_chunks(session: GradingSession, catalog: Catalog) -> None:
+@pytest.mark.parametrize("every", [50, 150])
+def test_transaction_atomic_commit_in_chunks(
+    session: GradingSession, catalog: Catalog, every: int
+) -> None:
     result = graded(
-        session, catalog, "test_transaction_atomic_commit_in_chunks", "transaction_atomic"
+        session,
+        catalog,
+        "test_transaction_atomic_commit_in_chunks",
+        "transaction_atomic",
+        str(every),
     )
     assert failing(result) == ["atomic"]
-    change = STATE_CHANGE.format(added=100, removed=0)
-    assert result.check("atomic").message == PARTIAL_STATE.format(at=120, change=change)
+    at, _ = batch_fault(session, catalog)
+    change = STATE_CHANGE.format(added=(at - 1) // every * every, removed=0)
+    assert result.check("atomic").message == PARTIAL_STATE.format(at=at, change=change)
 
 
 def test_transaction_atomic_skips_failed_rows(session: GradingSession, catalog: Catalog) -> None:
@@ -578,8 +605,9 @@ def test_transaction_atomic_skips_failed_rows(session: GradingSession, catalog: 
         session, catalog, "test_transaction_atomic_skips_failed_rows", "transaction_atomic"
     )
     assert failing(result) == ["atomic"]
-    change = STATE_CHANGE.format(added=199, removed=0)
-    assert result.check("atomic").message == PARTIAL_STATE.format(at=120, change=change)
+    at, rows = batch_fault(session, catalog)
+    change = STATE_CHANGE.format(added=rows - 1, removed=0)
+    assert result.check("atomic").message == PARTIAL_STATE.format(at=at, change=change)
 
 
 def test_transaction_atomic_wrong_project(session: GradingSession, catalog: Catalog) -> None:

@@ -111,6 +111,30 @@ def test_limit_and_offset_as_each_dialect_renders_them(
     assert seen == [(True, False), (False, True), (True, True)], [s.sql for s in run.log]
 
 
+def test_bound_values_decide_on_every_dialect(
+    small: Template, copy_of: Callable[[Template], str]
+) -> None:
+    """An explicit ``.offset(0)`` or ``OFFSET :skip`` bound to 0 skips nothing, on every driver."""
+
+    def seeks(session: Session) -> None:
+        ordered = select(Task.id).where(Task.id > 100).order_by(Task.id)
+        session.execute(ordered.limit(5).offset(0)).all()
+        session.execute(
+            text("SELECT id FROM tasks WHERE id > :after ORDER BY id LIMIT :n OFFSET :skip"),
+            {"after": 100, "n": 5, "skip": 0},
+        ).all()
+        session.execute(
+            text("SELECT id FROM tasks ORDER BY id LIMIT :n OFFSET :skip"), {"n": 5, "skip": 7}
+        ).all()
+
+    run = record(copy_of(small), seeks)
+    seen = [
+        (effective_limit(s, parse_statement(s.sql)), effective_offset(s, parse_statement(s.sql)))
+        for s in run.log.of_verb("SELECT")
+    ]
+    assert seen == [(True, False), (True, False), (True, True)], [s.sql for s in run.log]
+
+
 # -- EXPLAIN -----------------------------------------------------------------------------
 
 

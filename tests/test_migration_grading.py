@@ -25,6 +25,7 @@ from grader.checks.migration import (
     DOWNGRADE_LOSES_ROWS,
     EMPTY_BODY,
     HISTORY_OK,
+    INDEX_UNIQUENESS_WRONG,
     LEFT_NULL,
     LOCK_FEEDBACK,
     LOCK_FEEDBACK_CLEAN,
@@ -423,3 +424,14 @@ def test_verify_passes_on_mariadb(catalog: Catalog, mysql_url: str) -> None:
     found = verify(catalog, ids, GradeOptions(seed=SEED, db_url=mysql_url))
     assert found.problems == ()
     assert found.solutions.dialect == "mysql"
+
+
+def test_unique_index_where_a_plain_one_is_wanted(graded: Callable[[str], ExerciseResult]) -> None:
+    result = graded("test_unique_index_where_a_plain_one_is_wanted")
+    assert not_met(result) == ["schema_change"]
+    assert result.check("schema_change").message == SCHEMA_CHANGE_MISSING.format(
+        table="users",
+        problems=INDEX_UNIQUENESS_WRONG.format(
+            columns="email", found="unique", wanted="non-unique"
+        ),
+    )

@@ -1,4 +1,8 @@
-"""Hooks of bulk_update: the cut-off date changes with the seed; the statuses are compared."""
+"""Hooks of bulk_update: the cut-off date changes with the seed; the statuses are compared.
+
+The cut-off is a midnight on which a task under review was created: that
+task sits exactly on the boundary, so ``<=`` and ``<`` give different answers.
+"""
 
 import datetime as dt
 from random import Random
@@ -12,10 +16,17 @@ from grader.domain import Task
 
 
 def params(connection: Connection, rng: Random, spec: Any) -> dict[str, Any]:
-    """A cut-off between the middle and the end of the year the tasks were created in."""
+    """A cut-off between the middle and the end of the year, with a review task on it."""
+    first, last = EPOCH + dt.timedelta(days=180), EPOCH + dt.timedelta(days=330)
+    on_midnight = sorted(
+        created
+        for created in connection.execute(
+            select(Task.created_at).where(
+                Task.status == "review", Task.created_at.between(first, last)
+            )
+        ).scalars()
+        if created == dt.datetime.combine(created.date(), dt.time())
+    )
+    if on_midnight:
+        return {"before": rng.choice(on_midnight)}
     return {"before": EPOCH + dt.timedelta(days=rng.randint(180, 330))}
-
-
-def snapshot(connection: Connection, job: Any) -> list[tuple[int, str]]:
-    """Every task's id and status."""
-    return [tuple(r) for r in connection.execute(select(Task.id, Task.status).order_by(Task.id))]

@@ -10,7 +10,11 @@ from grader.domain import Task, User
 
 
 def params(connection: Connection, rng: Random, spec: Any) -> dict[str, Any]:
-    """An active user with open tasks and an active colleague in the same country."""
+    """An active user with open tasks and an active colleague in the same country.
+
+    Users are preferred for whom leaving out the ``is_active`` test picks
+    another colleague (an inactive user would have been the pick).
+    """
     colleagues = (
         select(User.country)
         .where(User.is_active)
@@ -32,7 +36,28 @@ def params(connection: Connection, rng: Random, spec: Any) -> dict[str, Any]:
         .scalars()
         .all()
     )
-    return {"user_id": rng.choice(candidates)}
+    users = connection.execute(select(User.id, User.country, User.is_active)).all()
+    counts = dict(
+        connection.execute(
+            select(Task.assignee_id, func.count(Task.id))
+            .where(Task.status != "done", Task.assignee_id.is_not(None))
+            .group_by(Task.assignee_id)
+        ).all()
+    )
+
+    def pick(user_id: int, country: str, active_only: bool) -> int | None:
+        others = [
+            (counts.get(u.id, 0), u.id)
+            for u in users
+            if u.country == country and u.id != user_id and (u.is_active or not active_only)
+        ]
+        return min(others)[1] if others else None
+
+    country_of = {u.id: u.country for u in users}
+    telling = [
+        c for c in candidates if pick(c, country_of[c], True) != pick(c, country_of[c], False)
+    ]
+    return {"user_id": rng.choice(telling or candidates)}
 
 
 def snapshot(connection: Connection, job: Any) -> dict[str, Any]:

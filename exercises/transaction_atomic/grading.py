@@ -1,4 +1,9 @@
-"""Hooks of transaction_atomic: a batch of new tasks for one project; its tasks are compared."""
+"""Hooks of transaction_atomic: a batch of new tasks for one project; its tasks are compared.
+
+The fault run makes the write of one row fail: a row drawn from the seed in
+the last tenth of the batch, so that a commit every n rows (every 50, every
+150 …) has already committed something when the failure comes.
+"""
 
 import datetime as dt
 from random import Random
@@ -31,6 +36,12 @@ def params(connection: Connection, rng: Random, spec: Any) -> dict[str, Any]:
         for number in range(1, max(2, tasks // TASKS_PER_ROW) + 1)
     ]
     return {"project_id": rng.choice(projects), "rows": rows}
+
+
+def fault_after_rows(params: dict[str, Any], rng: Random) -> int:
+    """The row whose write fails: late in the batch, drawn from the seed."""
+    rows = len(params["rows"])
+    return rng.randint(max(1, rows - rows // 10), rows)
 
 
 def snapshot(connection: Connection, job: Any) -> list[tuple[Any, ...]]:

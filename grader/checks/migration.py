@@ -40,6 +40,8 @@ UPGRADE_OK = "upgrade head applies on the starter's database holding {rows} rows
 UPGRADE_FAILS = "upgrade head fails on the starter's database holding {rows} rows: {error}"
 SCHEMA_CHANGE_OK = "after upgrade, {table} has {what}"
 SCHEMA_CHANGE_MISSING = "after upgrade, {table} is not what the task asks: {problems}"
+#: The index is there but UNIQUE where the task wants a plain one (or the other way round).
+INDEX_UNIQUENESS_WRONG = "the index on ({columns}) is {found}; a {wanted} index was wanted"
 MODELS_MATCH = "after upgrade the database matches models.py (columns, types, NULLs, indexes)"
 MODELS_DIFFER = "after upgrade the database and models.py differ in {count} way(s): {first}"
 MODELS_AHEAD = "{reason}, and models.py differs from the database in {count} way(s): {first}"
@@ -405,12 +407,18 @@ class SchemaChange(Check):
         problems += [f"column {c} is still there" for c in self.gone if table.column(c) is not None]
         if self.index is not None:
             wanted = tuple(self.index)
-            if not any(
-                i.columns == wanted and (self.unique is None or i.unique == self.unique)
-                for i in table.indexes
-            ):
+            covering = [i for i in table.indexes if i.columns == wanted]
+            if not covering:
                 problems.append(
                     f"no {'unique ' if self.unique else ''}index on ({', '.join(wanted)})"
+                )
+            elif self.unique is not None and all(i.unique != self.unique for i in covering):
+                problems.append(
+                    INDEX_UNIQUENESS_WRONG.format(
+                        columns=", ".join(wanted),
+                        found="unique" if covering[0].unique else "not unique",
+                        wanted="unique" if self.unique else "non-unique",
+                    )
                 )
         if problems:
             return Verdict(

@@ -6,6 +6,7 @@ constants so that tests and reporters refer to them instead of retyping them.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -235,19 +236,58 @@ def size_label(size: Any) -> str:
     return size if isinstance(size, str) else "custom"
 
 
-def _trailing_params(statement: CapturedStatement, shape: StatementShape) -> tuple[Any, Any]:
-    """The bound LIMIT and OFFSET values of a ``LIMIT ? OFFSET ?`` statement (qmark style)."""
+#: A named parameter as drivers spell it: ``%(name)s`` (psycopg, PyMySQL), ``:name``.
+_NAMED_PARAM = re.compile(r"^(?:%\((?P<pyformat>[^)]+)\)s|:(?P<named>\w+))$")
+#: Positional parameters: ``?`` (SQLite), ``%s`` (format style).
+_POSITIONAL_PARAMS = frozenset({"?", "%s"})
+
+
+def bound_value(statement: CapturedStatement, written: str | None, from_end: int) -> Any:
+    """The value a LIMIT or OFFSET written as ``written`` was bound to, or None.
+
+    A named parameter is looked up in the statement's parameters; a positional
+    one is the ``from_end``-th parameter from the end (LIMIT and OFFSET close
+    the statement). A literal is returned as an integer.
+    """
+    if written is None:
+        return None
     params = statement.params
-    if isinstance(params, list) and len(params) >= 2 and shape.limit == "?" and shape.offset == "?":
-        return params[-2], params[-1]
-    return None, None
+    match = _NAMED_PARAM.match(written)
+    if match is not None:
+        name = match.group("pyformat") or match.group("named")
+        return params.get(name) if isinstance(params, dict) else None
+    if written in _POSITIONAL_PARAMS:
+        if isinstance(params, list | tuple) and len(params) >= from_end:
+            return params[-from_end]
+        return None
+    try:
+        return int(written)
+    except ValueError:
+        return None
+
+
+def _trailing_params(statement: CapturedStatement, shape: StatementShape) -> tuple[Any, Any]:
+    """The bound LIMIT and OFFSET values, whatever the driver's parameter style.
+
+    Positional values are the last parameters: ``LIMIT ? OFFSET ?`` binds the
+    limit before the offset, MySQL's ``LIMIT offset, count`` the other way round.
+    """
+    positional = [w for w in (shape.limit, shape.offset) if w in _POSITIONAL_PARAMS]
+    limit_from_end = offset_from_end = 1
+    if len(positional) == 2:
+        mysql_order = bool(re.search(r"LIMIT\s+\S+\s*,", statement.sql, re.IGNORECASE))
+        limit_from_end, offset_from_end = (1, 2) if mysql_order else (2, 1)
+    return (
+        bound_value(statement, shape.limit, limit_from_end),
+        bound_value(statement, shape.offset, offset_from_end),
+    )
 
 
 def effective_limit(statement: CapturedStatement, shape: StatementShape) -> bool:
     """Whether the statement really limits its rows.
 
     SQLite renders ``.offset(n)`` alone as ``LIMIT ? OFFSET ?`` with the
-    limit bound to -1 (no limit): the bound value decides.
+    limit bound to -1 (no limit): the bound value decides, on every dialect.
     """
     if not shape.has_limit:
         return False
@@ -259,7 +299,8 @@ def effective_offset(statement: CapturedStatement, shape: StatementShape) -> boo
     """Whether the statement really skips rows with OFFSET.
 
     SQLite renders ``.limit(n)`` alone as ``LIMIT ? OFFSET ?`` with the
-    offset bound to 0 (no offset): the bound value decides.
+    offset bound to 0 (no offset), and an explicit ``.offset(0)`` binds 0 on
+    every dialect: the bound value decides.
     """
     if not shape.has_offset:
         return False

@@ -1,0 +1,21 @@
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from grader.domain import Project, Task
+
+
+def run(session: Session) -> list[tuple[int, str, int, int, int]]:
+    # Projects LEFT JOIN tasks keeps the projects without tasks, with zeros.
+    stmt = (
+        select(
+            Project.id,
+            Project.name,
+            func.count(Task.id),
+            func.coalesce(func.sum(Task.estimate_hours), 0),
+            func.coalesce(func.sum(case((Task.status == "done", 1), else_=0)), 0),
+        )
+        .outerjoin(Task, Task.project_id == Project.id)
+        .group_by(Project.id, Project.name)
+        .order_by(Project.id)
+    )
+    return [tuple(row) for row in session.execute(stmt)]
