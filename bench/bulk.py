@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.bulk import BulkReport, grade_all  # noqa: E402
-from grader.catalog import Catalog  # noqa: E402
-from grader.runner import GradeOptions, grade  # noqa: E402
+from grader.classbook.bulk import BulkReport, grade_all  # noqa: E402
+from grader.course.catalog import Catalog  # noqa: E402
+from grader.grading.runner import GradeOptions, grade  # noqa: E402
 
 DEFAULT_EXERCISES = ("filter_limit", "eager_loading", "column_projection")
 KINDS = ("reference", "starter", "mixed")

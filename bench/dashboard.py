@@ -25,9 +25,9 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.catalog import Catalog  # noqa: E402
-from grader.dashboard import render, summarize  # noqa: E402
-from grader.gradebook import Gradebook, results_file_name  # noqa: E402
+from grader.classbook.dashboard import render, summarize  # noqa: E402
+from grader.classbook.gradebook import Gradebook, results_file_name  # noqa: E402
+from grader.course.catalog import Catalog  # noqa: E402
 from grader.results import (  # noqa: E402
     CheckResult,
     Evidence,

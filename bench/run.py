@@ -36,17 +36,18 @@ from sqlalchemy import create_engine, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from grader import dataset  # noqa: E402
-from grader.capture import capture  # noqa: E402
-from grader.catalog import Catalog  # noqa: E402
-from grader.child import CALL_DATABASES, WARMUP  # noqa: E402
-from grader.database import SQLiteBackend, backend_for  # noqa: E402
+from grader.authoring.mutation import DEFAULT_SEEDS, analyse  # noqa: E402
+from grader.course.catalog import Catalog  # noqa: E402
+from grader.course.spec import ExerciseSpec  # noqa: E402
+from grader.databases import dataset  # noqa: E402
+from grader.databases.backend import backend_for  # noqa: E402
+from grader.databases.sqlite import SQLiteBackend  # noqa: E402
 from grader.domain import Base, User  # noqa: E402
-from grader.mutation import DEFAULT_SEEDS, analyse  # noqa: E402
-from grader.run import Job, RunRecord  # noqa: E402
-from grader.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
-from grader.sandbox import run_job  # noqa: E402
-from grader.spec import ExerciseSpec  # noqa: E402
+from grader.execution.capture import capture  # noqa: E402
+from grader.execution.child import CALL_DATABASES, WARMUP  # noqa: E402
+from grader.execution.run import Job, RunRecord  # noqa: E402
+from grader.execution.sandbox import run_job  # noqa: E402
+from grader.grading.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
 
 SECTIONS = (
     "grading",

@@ -1,8 +1,8 @@
 """What running an exercise in a child process costs, per run.
 
-Times the same jobs through `grader.sandbox.run_job` (fork from the
+Times the same jobs through `grader.execution.sandbox.run_job` (fork from the
 forkserver, resource limits, output and result pipes, the guard and the seal)
-and through `grader.child.execute` in this process, and prints the medians and
+and through `grader.execution.child.execute` in this process, and prints the medians and
 their difference: the per-run overhead of the child process. Three jobs: a
 trivial one (returns a constant without touching the database), the
 reference solution of filter_limit on a seeded small dataset, and the N+1
@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.child import execute
-from grader.database import SQLiteBackend
-from grader.dataset import size_named
-from grader.run import Job, RunRecord
-from grader.sandbox import run_job
+from grader.databases.dataset import size_named
+from grader.databases.sqlite import SQLiteBackend
+from grader.execution.child import execute
+from grader.execution.run import Job, RunRecord
+from grader.execution.sandbox import run_job
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIVIAL = "def run(engine):\n    return 1\n"
@@ -105,8 +105,8 @@ def hook_cost(folder: Path, runs: int, count: int = 2000) -> None:
     Installs the hook in this process for good, so it runs last.
     """
     try:
-        from grader import audit
-        from grader.guard import Guard
+        from grader.execution import audit
+        from grader.execution.guard import Guard
     except ImportError:  # a tree without the audit hook
         return
     plain = sqlite3.connect(":memory:")

@@ -15,9 +15,15 @@ from typing import Any, TypeVar
 import click
 
 from grader import __version__
-from grader.catalog import Catalog, discover
+from grader.authoring.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
+from grader.authoring.release import gradescope_bundle, release
+from grader.authoring.verify import verify
 from grader.config_file import resolve_db_url
-from grader.database import (
+from grader.course.catalog import Catalog, discover
+from grader.course.notebook import exercise_of, notebook_ids, write_notebooks
+from grader.course.schema_page import SCHEMA_PAGE, render_schema
+from grader.course.submission import is_notebook_submission
+from grader.databases.cache import (
     DEFAULT_CACHE_MAX_MB,
     cache_entries,
     cache_max_bytes,
@@ -25,15 +31,9 @@ from grader.database import (
     default_cache_dir,
 )
 from grader.errors import OrmgradeError
-from grader.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
-from grader.notebook import exercise_of, notebook_ids, write_notebooks
-from grader.release import gradescope_bundle, release
+from grader.grading.runner import GradeOptions, grade
 from grader.report import classroom, gradescope, terminal
 from grader.results import GradeReport, to_json, write_atomic
-from grader.runner import GradeOptions, grade
-from grader.schema import SCHEMA_PAGE, render_schema
-from grader.submission import is_notebook_submission
-from grader.verify import verify
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
 
@@ -420,7 +420,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _gradebook_target(results_dir: Path, gradebook: str | None) -> str:
-    from grader.gradebook import DEFAULT_FILE
+    from grader.classbook.gradebook import DEFAULT_FILE
 
     return gradebook if gradebook is not None else str(results_dir / DEFAULT_FILE)
 
@@ -476,7 +476,7 @@ def grade_all_command(
     finished; the next run resumes. Exit codes: 0 done, 2 bad usage, 3 the
     grader failed some student, 130 interrupted.
     """
-    from grader.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
+    from grader.classbook.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
 
     cat = load_catalog(catalog)
     db_url = resolve_db_url(db_url, cat.root)
@@ -581,9 +581,9 @@ def dashboard_command(
     student x exercise heatmap and every student's feedback. Files in
     RESULTS_DIR that are not results are named and skipped.
     """
-    from grader.dashboard import write_dashboard
+    from grader.classbook.dashboard import write_dashboard
+    from grader.classbook.gradebook import REFERENCE_FILE, Gradebook, SkippedFile, read_results
     from grader.errors import UsageError
-    from grader.gradebook import REFERENCE_FILE, Gradebook, SkippedFile, read_results
 
     with Gradebook.open(_gradebook_target(results_dir, gradebook)) as book:
         ingested = book.ingest_directory(results_dir)
@@ -618,7 +618,7 @@ def dashboard_command(
 @errors_to_messages
 def export_command(results_dir: Path, csv_path: Path, gradebook: str | None) -> None:
     """Ingest RESULTS_DIR into the gradebook and write each student's latest points as CSV."""
-    from grader.gradebook import Gradebook, gradebook_csv
+    from grader.classbook.gradebook import Gradebook, gradebook_csv
 
     with Gradebook.open(_gradebook_target(results_dir, gradebook)) as book:
         ingested = book.ingest_directory(results_dir)

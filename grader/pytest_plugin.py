@@ -8,7 +8,7 @@ exercise is graded once, when its first item runs, and each item passes or
 fails with its check's message, evidence and hint. The session ends with the
 score summary; ``--ormgrade-json`` writes the results file.
 
-This module holds only hooks; grading itself is `grader.runner.grade`.
+This module holds only hooks; grading itself is `grader.grading.runner.grade`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from grader.catalog import Catalog, discover
 from grader.config_file import resolve_db_url
+from grader.course.catalog import Catalog, discover
+from grader.course.manifest import protected_file_warnings
+from grader.course.spec import SPEC_FILE, ExerciseSpec
 from grader.errors import OrmgradeError
-from grader.manifest import protected_file_warnings
+from grader.grading.runner import GradeOptions, GradingSession, grade_exercise, open_session
 from grader.report import terminal
 from grader.report.sanitize import neutralize_workflow_commands, strip_terminal_controls
 from grader.results import CheckResult, ExerciseResult, GradeReport, Outcome, to_json, write_atomic
-from grader.runner import GradeOptions, GradingSession, grade_exercise, open_session
-from grader.spec import SPEC_FILE, ExerciseSpec
 
 HELP_ON = "Grade the exercises of this repository: one test per check (default: off)."
 HELP_SEED = "Dataset seed for grading; the same seed reproduces a run (default: random)."

@@ -14,15 +14,15 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from grader import dataset
-from grader.capture import capture
+from grader.analysis.plan import Plan, explain
 from grader.checks import Evaluation, build_check
 from grader.checks.base import Check
-from grader.child import normalize
+from grader.course.spec import CheckSpec, ExerciseSpec
+from grader.databases import dataset
 from grader.domain import Base
-from grader.plan import Plan, explain
-from grader.run import RunRecord
-from grader.spec import CheckSpec, ExerciseSpec
+from grader.execution.capture import capture
+from grader.execution.child import normalize
+from grader.execution.run import RunRecord
 
 
 def seeded_engine(path: Path, size: str = "tiny", seed: int = 5) -> Engine:

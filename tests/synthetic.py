@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader.checks.migration import LockFeedback
 from grader.checks.query import CLAUSE_MISSING, CORRECT, TOO_MANY_QUERIES
-from grader.gradebook import results_file_name
+from grader.classbook.gradebook import results_file_name
 from grader.results import (
     CheckResult,
     Evidence,

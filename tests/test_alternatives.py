@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from grader.catalog import Catalog
 from grader.checks.base import NOT_JUDGED
 from grader.checks.query import WRONG_RESULT, WRONG_STATE
+from grader.course.catalog import Catalog
+from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
 from grader.results import ExerciseResult, Outcome
-from grader.runner import GradeOptions, GradingSession, grade, open_session
 from tests.conftest import case_dir
 
 #: The seed of the catalog self-check.

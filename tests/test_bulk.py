@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.audit import REFUSED
-from grader.bulk import (
+from grader.classbook.bulk import (
     FINGERPRINT_DIR,
     REFERENCE_ID,
     RUN_FILE,
@@ -38,12 +37,13 @@ from grader.bulk import (
     plan_grade_all,
     recorded_seed,
 )
-from grader.catalog import Catalog
+from grader.classbook.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
+from grader.course.catalog import Catalog
 from grader.errors import SubmissionError
-from grader.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
-from grader.process_platform import descendants
+from grader.execution.audit import REFUSED
+from grader.execution.platform import descendants
+from grader.grading.runner import GradeOptions
 from grader.results import GradeReport, Outcome
-from grader.runner import GradeOptions
 from tests.conftest import case_dir
 
 IDS = ("filter_limit", "column_projection")

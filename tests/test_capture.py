@@ -10,9 +10,9 @@ from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
-from grader import dataset
-from grader.capture import INTERNAL_OPTION, capture
+from grader.databases import dataset
 from grader.domain import Task, User
+from grader.execution.capture import INTERNAL_OPTION, capture
 
 
 @pytest.fixture()

@@ -1,6 +1,6 @@
 """The whole catalog's self-check, on SQLite, PostgreSQL and MariaDB.
 
-Every exercise that exists is verified once per dialect (`grader.verify`,
+Every exercise that exists is verified once per dialect (`grader.authoring.verify`,
 one seed): its reference solution must earn full marks and its starter must
 be correct but slow. Each exercise's verdict is a test of its own, so a
 failure names the dialect and the exercise
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.catalog import Catalog
+from grader.authoring.verify import GATE, VerifyReport, solution_problems, starter_problems, verify
+from grader.course.catalog import Catalog
+from grader.grading.runner import GradeOptions
 from grader.results import ExerciseResult, GradeReport
-from grader.runner import GradeOptions
-from grader.verify import GATE, VerifyReport, solution_problems, starter_problems, verify
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

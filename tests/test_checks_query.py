@@ -28,7 +28,7 @@ from grader.checks.query import (
 )
 from grader.domain import Task, User
 from grader.errors import SpecError
-from grader.run import RunRecord
+from grader.execution.run import RunRecord
 from tests.recording import check, evaluation, plans_of, record, seeded_engine
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from grader.catalog import Catalog
+from grader.analysis.sqlshape import parse_statement
 from grader.checks.aggregate import (
     AGGREGATED_NOT_GROUPED,
     AGGREGATED_OK,
@@ -39,11 +39,11 @@ from grader.checks.query import (
     TOO_MANY_QUERIES,
     WRONG_RESULT,
 )
+from grader.course.catalog import Catalog
 from grader.domain import Project, Task, User
 from grader.errors import SpecError
+from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
 from grader.results import ExerciseResult
-from grader.runner import GradeOptions, GradingSession, grade, open_session
-from grader.sqlshape import parse_statement
 from tests.conftest import case_dir
 from tests.recording import check, evaluation, record, seeded_engine
 

@@ -21,8 +21,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from grader.capture import MAIN, capture
-from grader.catalog import Catalog
 from grader.checks import Evaluation
 from grader.checks.base import NOT_JUDGED
 from grader.checks.memory import (
@@ -44,12 +42,14 @@ from grader.checks.write import (
     PARTIAL_STATE,
     STATE_CHANGE,
 )
+from grader.course.catalog import Catalog
 from grader.domain import Base, Comment, Task, User
 from grader.errors import SpecError
-from grader.fault import InjectedFault, inject_write_fault
+from grader.execution.capture import MAIN, capture
+from grader.execution.fault import InjectedFault, inject_write_fault
+from grader.execution.run import Failure, FailureKind, RunRecord
+from grader.grading.runner import GradeOptions, GradingSession, fault_row, grade, open_session
 from grader.results import ExerciseResult, Outcome
-from grader.run import Failure, FailureKind, RunRecord
-from grader.runner import GradeOptions, GradingSession, fault_row, grade, open_session
 from tests.conftest import case_dir
 from tests.recording import check, record, seeded_engine, spec_with
 

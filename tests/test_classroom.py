@@ -20,9 +20,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from grader.catalog import Catalog
-from grader.cli import EXIT_GRADER, EXIT_OK, EXIT_USAGE, main
-from grader.release import (
+from grader.authoring.release import (
     CHECKOUT_ACTION,
     INSTALL_COMMAND,
     NO_RESULT_MESSAGE,
@@ -37,6 +35,8 @@ from grader.release import (
     results_env,
     step_id,
 )
+from grader.cli import EXIT_GRADER, EXIT_OK, EXIT_USAGE, main
+from grader.course.catalog import Catalog
 from grader.report.classroom import (
     CRASHED_MESSAGE,
     GRADER_ERROR_MESSAGE,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from grader.catalog import Catalog
 from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
+from grader.course.catalog import Catalog
 
 
 def invoke(*args: str):

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.catalog import ORACLE_DIR, Catalog
 from grader.cli import EXIT_USAGE, main
 from grader.config_file import (
     BAD_DB,
@@ -26,8 +25,9 @@ from grader.config_file import (
     repository_root,
     resolve_db_url,
 )
+from grader.course.catalog import ORACLE_DIR, Catalog
+from grader.databases.server import UNREACHABLE
 from grader.errors import UsageError
-from grader.server_database import UNREACHABLE
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 #: A server that never answers: port 9 (discard) refuses at once.

@@ -16,8 +16,7 @@ import pytest
 from click.testing import CliRunner
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from grader.cli import main
-from grader.dashboard import (
+from grader.classbook.dashboard import (
     CHART_KEYS,
     CRASHED,
     NO_QUERY_COUNTS,
@@ -26,7 +25,7 @@ from grader.dashboard import (
     charts,
     summarize,
 )
-from grader.gradebook import (
+from grader.classbook.gradebook import (
     DEFAULT_FILE,
     REFERENCE_FILE,
     Gradebook,
@@ -34,8 +33,16 @@ from grader.gradebook import (
     read_results,
     results_file_name,
 )
-from grader.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
-from grader.gradebook.folder import BAD_VALUE, FOREIGN, MALFORMED, MAX_DEPTH, NOT_JSON, TOO_DEEP
+from grader.classbook.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
+from grader.classbook.gradebook.folder import (
+    BAD_VALUE,
+    FOREIGN,
+    MALFORMED,
+    MAX_DEPTH,
+    NOT_JSON,
+    TOO_DEEP,
+)
+from grader.cli import main
 from grader.results import to_json, write_atomic
 from tests.browser import chromium_path, system_chromium, watched_page
 from tests.conftest import REQUIRE_ENV

@@ -21,17 +21,18 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from grader import dataset
-from grader.capture import capture
+from grader.analysis.plan import Access, Plan
+from grader.analysis.sqlshape import parse_statement
 from grader.checks.query import effective_limit, effective_offset
-from grader.child import normalize
-from grader.database import Backend, Template, backend_for
-from grader.dataset import DatasetSize
+from grader.databases import dataset
+from grader.databases.backend import backend_for
+from grader.databases.dataset import DatasetSize
+from grader.databases.template import Backend, Template
 from grader.domain import Task, User
-from grader.plan import Access, Plan
-from grader.run import RunRecord
-from grader.runner import _explain_all
-from grader.sqlshape import parse_statement
+from grader.execution.capture import capture
+from grader.execution.child import normalize
+from grader.execution.run import RunRecord
+from grader.grading.runner import _explain_all
 
 #: The seed of the catalog self-check: the templates are shared with it.
 SEED = 20241125

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from grader.catalog import Catalog
+from grader.course.catalog import Catalog
 
 #: Exercises whose figure comes from bench/run.py --teaching or a SQLite measurement.
 READ_IDS = [

@@ -22,18 +22,18 @@ from sqlalchemy.orm import Session
 from grader.checks.base import NO_STATEMENTS, WRONG_ON_RUN, judge_all
 from grader.checks.query import describe_difference
 from grader.cli import main
-from grader.database import (
+from grader.databases.cache import (
     CACHE_MAX_ENV,
     CHECKSUM_SUFFIX,
     TEMPLATE_REBUILT,
-    SQLiteBackend,
     cache_entries,
     cache_max_bytes,
     evict,
 )
-from grader.dataset import SIZES
+from grader.databases.dataset import SIZES
+from grader.databases.sqlite import SQLiteBackend
 from grader.errors import UsageError
-from grader.run import RunRecord
+from grader.execution.run import RunRecord
 from tests.recording import check, evaluation, record, seeded_engine
 
 SEED = 5
@@ -186,7 +186,7 @@ def test_cache_command_shows_and_clears(tmp_path: Path, monkeypatch: pytest.Monk
 
 HOOKED = """
 import os, sys
-from grader import audit
+from grader.execution import audit
 audit.install(audit.RunPolicy(run_dir=sys.argv[1]))
 audit.arm()
 audit.set_phase("call")

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 
-from grader.gradebook import (
+from grader.classbook.gradebook import (
     Gradebook,
     GradebookError,
     current_revision,
@@ -25,8 +25,8 @@ from grader.gradebook import (
     student_of,
     upgrade,
 )
-from grader.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
-from grader.gradebook.folder import (
+from grader.classbook.gradebook.export import STUDENT_COLUMN, TOTAL_COLUMN
+from grader.classbook.gradebook.folder import (
     BAD_VALUE,
     FOREIGN,
     MALFORMED,
@@ -35,9 +35,15 @@ from grader.gradebook.folder import (
     NOT_JSON,
     TOO_DEEP,
 )
-from grader.gradebook.migration import UNKNOWN_REVISION, VERSION_TABLE
-from grader.gradebook.model import CheckGrade, ExerciseGrade, GradebookBase, Grading, Student
-from grader.gradebook.store import CANNOT_OPEN
+from grader.classbook.gradebook.migration import UNKNOWN_REVISION, VERSION_TABLE
+from grader.classbook.gradebook.model import (
+    CheckGrade,
+    ExerciseGrade,
+    GradebookBase,
+    Grading,
+    Student,
+)
+from grader.classbook.gradebook.store import CANNOT_OPEN
 from tests.synthetic import EXERCISES, exercise_result, report, write_report
 
 FIRST_REVISION = "0001"

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from grader.catalog import Catalog
+from grader.authoring.release import PYTHON_VERSION
 from grader.cli import EXIT_OK, main
-from grader.release import PYTHON_VERSION
+from grader.course.catalog import Catalog
 from grader.report.gradescope import (
     CORRECTNESS_CHECK,
     CRASHED_OUTPUT,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.catalog import Catalog
 from grader.checks.base import NOT_JUDGED
 from grader.checks.query import TOO_MANY_QUERIES, WRONG_RESULT
+from grader.course.catalog import Catalog
+from grader.grading.runner import GradeOptions, grade
 from grader.results import Outcome, from_json, to_json
-from grader.runner import GradeOptions, grade
 from tests.conftest import case_dir
 
 FIRST = ["filter_limit", "eager_loading", "column_projection"]

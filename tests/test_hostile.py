@@ -30,12 +30,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, event
 
-from grader.audit import ALWAYS_REFUSED, OUTSIDE_STATEMENTS, REFUSED
-from grader.capture import CapturedStatement, QueryLog
-from grader.catalog import Catalog
 from grader.checks.base import WRONG_ON_RUN
 from grader.checks.query import GROWING_QUERIES, TOO_MANY_QUERIES, WRONG_RESULT
-from grader.child import (
+from grader.cli import EXIT_NOT_MET, main
+from grader.course.catalog import Catalog
+from grader.course.submission import LINK_OUTSIDE
+from grader.execution.audit import ALWAYS_REFUSED, OUTSIDE_STATEMENTS, REFUSED
+from grader.execution.capture import CapturedStatement, QueryLog
+from grader.execution.child import (
     BAD_SIGNATURE,
     EXIT_AT_IMPORT,
     EXIT_IN_CALL,
@@ -50,8 +52,7 @@ from grader.child import (
     RAISED,
     TOO_MANY_ITEMS,
 )
-from grader.cli import EXIT_NOT_MET, main
-from grader.guard import (
+from grader.execution.guard import (
     CHANGED,
     CLOSED_AROUND,
     LISTENERS_REMOVED,
@@ -63,7 +64,18 @@ from grader.guard import (
     Seal,
     explained_traces,
 )
-from grader.process_platform import descendants
+from grader.execution.platform import descendants
+from grader.execution.run import Failure, FailureKind, Job, RunRecord
+from grader.execution.sandbox import (
+    EXITED,
+    GRACE,
+    OUTPUT_CUT,
+    REJECTED,
+    TIMED_OUT,
+    load_record,
+    run_job,
+)
+from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
 from grader.report import terminal
 from grader.report.sanitize import (
     REPLACEMENT,
@@ -80,10 +92,6 @@ from grader.results import (
     to_json,
     write_atomic,
 )
-from grader.run import Failure, FailureKind, Job, RunRecord
-from grader.runner import GradeOptions, GradingSession, grade, open_session
-from grader.sandbox import EXITED, GRACE, OUTPUT_CUT, REJECTED, TIMED_OUT, load_record, run_job
-from grader.submission import LINK_OUTSIDE
 from tests.conftest import case_dir
 
 SEED = 5
@@ -193,7 +201,7 @@ def test_exception_in_call_carries_type_and_short_traceback(
     assert str(Path.cwd()) not in error
     assert "/tmp/" not in error
     assert "site-packages" not in error
-    assert "grader/child.py" not in error
+    assert "grader/execution/child.py" not in error
 
 
 def test_missing_function_is_a_crash(grade_case: Grader, session: GradingSession) -> None:
@@ -383,12 +391,12 @@ def test_removed_trace_is_tampering(grade_case: Grader, session: GradingSession)
 
 def test_patched_grader_capture_is_tampering(grade_case: Grader, session: GradingSession) -> None:
     error = _tampering(grade_case, session, CHANGED)
-    assert "grader.capture._Recorder.before" in error
+    assert "grader.execution.capture._Recorder.before" in error
 
 
 def test_patched_grader_child_is_tampering(grade_case: Grader, session: GradingSession) -> None:
     error = _tampering(grade_case, session, CHANGED)
-    assert "grader.child.normalize" in error
+    assert "grader.execution.child.normalize" in error
 
 
 def test_trimmed_log_is_tampering(grade_case: Grader, session: GradingSession) -> None:
@@ -717,18 +725,20 @@ def test_explained_traces_count_executemany_per_row() -> None:
 
 
 def test_seal_names_what_was_replaced_or_added() -> None:
-    import grader.run
+    import grader.execution.run
 
-    seal = Seal(["grader.run"])
+    seal = Seal(["grader.execution.run"])
     assert seal.broken() == []
-    original = grader.run.RunRecord.ok
-    grader.run.RunRecord.ok = property(lambda self: True)  # type: ignore[method-assign,assignment]
-    grader.run.EXTRA = 1  # type: ignore[attr-defined]
+    original = grader.execution.run.RunRecord.ok
+    grader.execution.run.RunRecord.ok = property(lambda self: True)  # type: ignore[method-assign,assignment]
+    grader.execution.run.EXTRA = 1  # type: ignore[attr-defined]
     try:
-        assert seal.broken() == [CHANGED.format(names="grader.run.EXTRA, grader.run.RunRecord.ok")]
+        assert seal.broken() == [
+            CHANGED.format(names="grader.execution.run.EXTRA, grader.execution.run.RunRecord.ok")
+        ]
     finally:
-        grader.run.RunRecord.ok = original  # type: ignore[method-assign]
-        del grader.run.EXTRA  # type: ignore[attr-defined]
+        grader.execution.run.RunRecord.ok = original  # type: ignore[method-assign]
+        del grader.execution.run.EXTRA  # type: ignore[attr-defined]
     assert seal.broken() == []
 
 

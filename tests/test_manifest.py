@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.manifest import (
+from grader.course.manifest import (
     CHANGED_WARNING,
     MANIFEST_FILE,
     MISSING_WARNING,

@@ -16,11 +16,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, create_engine, text
 from sqlalchemy.engine import Engine
 
-from grader.catalog import Catalog
 from grader.checks import build_check
 from grader.checks.migration import DataPreserved, row_differences
+from grader.course.catalog import Catalog
+from grader.course.spec import CheckSpec
 from grader.errors import SpecError
-from grader.migration import (
+from grader.migrations.execute import (
     HISTORY_BROKEN,
     MULTIPLE_HEADS,
     NO_MIGRATION,
@@ -38,7 +39,6 @@ from grader.migration import (
     read_history,
     snapshot,
 )
-from grader.spec import CheckSpec
 
 STARTER_HEAD = "4d1c6a0e2b17"
 STARTER_FILE = f"{STARTER_HEAD}_create_users_and_tasks.py"

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import MetaData
 
-from grader.catalog import Catalog
+from grader.authoring.verify import VerifyReport, verify
 from grader.checks.base import Evaluation
 from grader.checks.migration import (
     BACKFILL_WRONG,
@@ -48,8 +48,12 @@ from grader.checks.migration import (
     DowngradeRoundTrip,
 )
 from grader.checks.query import FULL_SCAN, INDEX_OK
-from grader.guard import TAMPERING
-from grader.migration import (
+from grader.course.catalog import Catalog
+from grader.execution.guard import TAMPERING
+from grader.execution.run import RunRecord
+from grader.grading.migration import HISTORY_NOT_JUDGED
+from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
+from grader.migrations.execute import (
     HISTORY_BROKEN,
     MULTIPLE_HEADS,
     NO_MIGRATION,
@@ -59,11 +63,7 @@ from grader.migration import (
     LintFinding,
     squawk_binary,
 )
-from grader.migration_grader import HISTORY_NOT_JUDGED
 from grader.results import ExerciseResult, Outcome
-from grader.run import RunRecord
-from grader.runner import GradeOptions, GradingSession, grade, open_session
-from grader.verify import VerifyReport, verify
 from tests.conftest import case_dir
 from tests.recording import check as make_check
 from tests.recording import spec_with
@@ -314,7 +314,7 @@ def test_revision_patches_grader(graded: Callable[[str], ExerciseResult]) -> Non
     assert result.outcome is Outcome.CRASHED
     assert result.error is not None
     assert fits(TAMPERING, result.error.splitlines()[0])
-    assert "grader.migration.snapshot" in result.error
+    assert "grader.migrations.execute.snapshot" in result.error
 
 
 # -- revisions that run but are wrong ------------------------------------------------------

@@ -1,6 +1,6 @@
 """Mutation analysis: the mutants made of each reference, and the whole catalog's verdict.
 
-The unit tests read the mutants `grader.mutation` makes of the references
+The unit tests read the mutants `grader.authoring.mutation` makes of the references
 (no grading). The catalog test grades every mutant of every exercise on
 three seeds, once per dialect, and fails naming the exercise, the dialect and
 each surviving mutant with its diff. Server dialects skip with the reason
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.catalog import Catalog
+from grader.authoring.mutation import DEFAULT_SEEDS, MutationReport, analyse, mutants_of
+from grader.course.catalog import Catalog
+from grader.course.spec import load_spec, parse_spec
 from grader.errors import SpecError
-from grader.mutation import DEFAULT_SEEDS, MutationReport, analyse, mutants_of
-from grader.spec import load_spec, parse_spec
 from tests.conftest import ROOT
 
 EXERCISES = Catalog(ROOT).ids

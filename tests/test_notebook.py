@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from grader.catalog import Catalog
 from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
-from grader.notebook import (
+from grader.course.catalog import Catalog
+from grader.course.notebook import (
     CELL_TOO_LARGE,
     CHECK_TAG,
     FILES_LEFT_OUT,
@@ -33,17 +33,19 @@ from grader.notebook import (
     SOLUTION_TAG,
     NotebookError,
     build_notebook,
-    check_cell,
-    local_dataset,
     notebook_exclusion,
     read_solution,
     set_aside_ipython,
-    solution_notebook,
     write_notebooks,
 )
+from grader.course.submission import is_notebook_submission, locate, stage
+from grader.grading.runner import GradeOptions, grade, open_session
+from grader.notebook import (
+    check_cell,
+    local_dataset,
+    solution_notebook,
+)
 from grader.results import Outcome
-from grader.runner import GradeOptions, grade, open_session
-from grader.submission import is_notebook_submission, locate, stage
 from tests.conftest import ROOT, case_dir
 
 #: Exercises graded from notebooks here; the path from cell to task.py is the same for all.

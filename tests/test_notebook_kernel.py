@@ -16,18 +16,20 @@ import pytest
 from click.testing import CliRunner
 from nbclient import NotebookClient
 
-from grader.catalog import Catalog
 from grader.cli import EXIT_NOT_MET, EXIT_OK, main
-from grader.notebook import (
+from grader.course.catalog import Catalog
+from grader.course.notebook import (
     CHECK_TAG,
     OTHER_DEFINITION_NOTE,
     SOLUTION_TAG,
     UNSAVED_NOTE,
     NotebookError,
-    notebook_file,
     notebook_ids,
-    unsaved_note,
     write_notebooks,
+)
+from grader.notebook import (
+    notebook_file,
+    unsaved_note,
 )
 
 TOTAL = re.compile(r"^Total: (\d+)/(\d+) points", re.M)

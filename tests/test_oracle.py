@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.catalog import (
+from grader.cli import EXIT_GRADER, EXIT_NOT_MET, EXIT_OK, main
+from grader.course.catalog import (
     CATALOG_LINE,
     FROM_CWD,
     FROM_OPTION,
@@ -32,9 +33,8 @@ from grader.catalog import (
     read_checksums,
     starter_checksums,
 )
-from grader.cli import EXIT_GRADER, EXIT_NOT_MET, EXIT_OK, main
+from grader.grading.runner import GradeOptions, grade
 from grader.results import Outcome
-from grader.runner import GradeOptions, grade
 
 SEED = 7
 WRONG_ANSWER = "def run(session, country, limit):\n    return []\n"

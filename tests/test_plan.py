@@ -1,4 +1,4 @@
-"""Tests of grader.plan: EXPLAIN output of each dialect read into one plan model.
+"""Tests of grader.analysis.plan: EXPLAIN output of each dialect read into one plan model.
 
 Parsing is tested on real EXPLAIN output captured into ``tests/data/plans/``
 (each file records the server, the statement and its parameters; the SQLite
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from grader.plan import (
+from grader.analysis.plan import (
     Access,
     Plan,
     PlanError,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.catalog import ORACLE_DIR, Catalog
+from grader.course.catalog import ORACLE_DIR, Catalog
 
 
 def student_repo(root: Path, catalog: Catalog, solved: list[str], unsolved: list[str]) -> Path:

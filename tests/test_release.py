@@ -21,10 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from grader.catalog import ORACLE_DIR, Catalog
-from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
-from grader.manifest import CHANGED_WARNING, MANIFEST_FILE, MISSING_WARNING, Manifest, file_digest
-from grader.release import (
+from grader.authoring.release import (
     INSIDE_CATALOG_MESSAGE,
     INSTALL_COMMAND,
     NOT_EMPTY_MESSAGE,
@@ -34,7 +31,16 @@ from grader.release import (
     ReleaseError,
     release,
 )
-from grader.schema import SCHEMA_PAGE, render_schema
+from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
+from grader.course.catalog import ORACLE_DIR, Catalog
+from grader.course.manifest import (
+    CHANGED_WARNING,
+    MANIFEST_FILE,
+    MISSING_WARNING,
+    Manifest,
+    file_digest,
+)
+from grader.course.schema_page import SCHEMA_PAGE, render_schema
 
 IDS = ("filter_limit", "column_projection")
 SEED = 7

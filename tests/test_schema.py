@@ -8,10 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
 
-from grader.catalog import Catalog
 from grader.cli import EXIT_OK, main
+from grader.course.catalog import Catalog
+from grader.course.schema_page import SCHEMA_PAGE, render_schema
 from grader.domain import Base
-from grader.schema import SCHEMA_PAGE, render_schema
 from tests.conftest import ROOT
 
 PAGE = ROOT / SCHEMA_PAGE

@@ -36,12 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
-from grader import dataset
-from grader.database import backend_for
-from grader.dataset import DatasetSize
-from grader.domain import Base, Tag
-from grader.errors import DatabaseError, UsageError
-from grader.server_database import (
+from grader.databases import dataset
+from grader.databases.backend import backend_for
+from grader.databases.dataset import DatasetSize
+from grader.databases.server import (
     HOST,
     MAX_NAME,
     NO_DRIVER,
@@ -57,6 +55,8 @@ from grader.server_database import (
     scratch_name,
     template_name,
 )
+from grader.domain import Base, Tag
+from grader.errors import DatabaseError, UsageError
 
 #: A size of this module's own, small enough to build in a blink.
 SIZE = DatasetSize("srvtest", users=40, projects=6, tasks=120, tags=8, comments=60)
@@ -471,8 +471,8 @@ def test_leftovers_of_gone_processes_are_dropped_on_open(server: str) -> None:
 
 KILLED_RUN = """
 import ast, os, signal, sys
-from grader.database import backend_for
-from grader.dataset import DatasetSize
+from grader.databases.backend import backend_for
+from grader.databases.dataset import DatasetSize
 backend = backend_for(sys.argv[1])
 size = DatasetSize(**ast.literal_eval(sys.argv[3]))
 url = backend.copy(backend.template(size, int(sys.argv[2])))

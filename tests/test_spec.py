@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.catalog import Catalog, discover
 from grader.checks import CHECK_KINDS
 from grader.checks.base import UNKNOWN_KIND
-from grader.errors import CatalogError, SpecError
-from grader.spec import (
+from grader.course.catalog import Catalog, discover
+from grader.course.spec import (
     BOOLEAN,
     DATASET,
     DID_YOU_MEAN,
@@ -20,19 +19,22 @@ from grader.spec import (
     HOOKS_FILE,
     KINDS,
     MISSING_KEY,
-    OPTIONS_OF,
-    POINTS,
     POSITIVE_SECONDS,
     SPEC_KEYS,
-    STRING,
     TABLE,
     UNKNOWN_HOOK,
     UNKNOWN_KEY,
-    UNKNOWN_OPTION,
     WRONG_VALUE,
     describe,
     load_spec,
     one_of,
+)
+from grader.errors import CatalogError, SpecError
+from grader.rule import (
+    OPTIONS_OF,
+    POINTS,
+    STRING,
+    UNKNOWN_OPTION,
 )
 
 GOOD = """

@@ -1,4 +1,4 @@
-"""Unit tests of grader.sqlshape on SQL that SQLAlchemy really renders and sends.
+"""Unit tests of grader.analysis.sqlshape on SQL that SQLAlchemy really renders and sends.
 
 Core statements are compiled for SQLite, PostgreSQL (psycopg) and MySQL (pymysql);
 ORM loading strategies are executed against an in-memory SQLite database and the
@@ -40,7 +40,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.sql import ClauseElement
 
-from grader.sqlshape import JoinInfo, StatementShape, fingerprint, parse_statement
+from grader.analysis.sqlshape import JoinInfo, StatementShape, fingerprint, parse_statement
 
 
 class Base(DeclarativeBase):

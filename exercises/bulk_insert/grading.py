@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from grader.dataset import EPOCH, WORDS
+from grader.databases.dataset import EPOCH, WORDS
 from grader.domain import Comment, Task, User
 
 #: One new comment per this many tasks: 1,000 on the grading size, 10,000 at bench size.

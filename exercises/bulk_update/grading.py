@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from grader.dataset import EPOCH
+from grader.databases.dataset import EPOCH
 from grader.domain import Task
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from grader.dataset import EPOCH, WORDS
+from grader.databases.dataset import EPOCH, WORDS
 from grader.domain import TASK_STATUSES, Task, User
 
 #: One imported task per this many tasks in the dataset: 200 on the grading size.

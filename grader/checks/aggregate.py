@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from grader.capture import CapturedStatement
-from grader.checks.base import Check, Evaluation, Verdict, register
+from grader.analysis.sqlshape import AGGREGATES, StatementShape
+from grader.checks.base import Check, Evaluation, Verdict, register, shorten
 from grader.checks.query import NO_READ, reads
+from grader.execution.capture import CapturedStatement
 from grader.results import Evidence
-from grader.sqlshape import AGGREGATES, StatementShape
 
 # -- messages -----------------------------------------------------------------
 ROWS_OK = "{observed} row(s) fetched from the database (at most {bound} allowed)"
@@ -81,13 +81,8 @@ def rows_evidence(
         label = f"statement ×{repeats[key]}, {rows[key]} row(s) fetched"
         if statement.source == "driver":
             label += " (raw driver cursor: rows not counted)"
-        evidence.append(Evidence(label, _shorten(statement.sql)))
+        evidence.append(Evidence(label, shorten(statement.sql)))
     return tuple(evidence)
-
-
-def _shorten(text: str, limit: int = 600) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def group_count(value: Any) -> int:

@@ -5,25 +5,35 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sqlalchemy import MetaData
 
+from grader.analysis.plan import Plan
+
+if TYPE_CHECKING:
+    from grader.course.spec import ExerciseSpec
+
+from dataclasses import fields
+
+from grader.analysis.sqlshape import StatementShape, parse_statement
 from grader.errors import SpecFieldError
-from grader.plan import Plan
+from grader.execution.run import RunRecord
 from grader.results import CheckResult, Evidence
-from grader.run import RunRecord
-from grader.spec import (
+from grader.rule import (
     MISSING_KEY,
+    NAME,
     OPTIONS_OF,
+    POINTS,
+    RULE,
+    STRING,
     UNKNOWN_OPTION,
     WRONG_VALUE,
-    CheckSpec,
-    ExerciseSpec,
+    Rule,
     describe,
+    spec_key,
     suggestion,
 )
-from grader.sqlshape import StatementShape, parse_statement
 
 #: The message of every check skipped because the result was wrong.
 NOT_JUDGED = "not judged: the result is not correct, and speed only counts for a correct answer"
@@ -40,6 +50,30 @@ NO_STATEMENTS = (
     "a correct answer must come from the database, not from elsewhere"
 )
 NO_STATEMENTS_HINT = "Read the data with SQL on the session or engine the exercise hands you."
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One ``[[checks]]`` table of a spec.
+
+    Attributes:
+        kind: The check kind (``max_queries``), a key of `grader.checks.CHECK_KINDS`.
+        name: The name shown to students; defaults to the kind.
+        points: Points the check is worth (an integer >= 0).
+        hint: The instructor's hint shown when the check is not met.
+        options: The kind's own settings (``max = 1``, ``table = "users"``); the
+            check kind declares and validates them.
+    """
+
+    kind: str = spec_key(Rule(NAME.expected, NAME.accepts, required=True))
+    name: str = spec_key(NAME)
+    points: int = spec_key(Rule(POINTS.expected, POINTS.accepts, required=True))
+    hint: str = spec_key(STRING, default="")
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The keys every ``[[checks]]`` table may have besides its kind's options.
+CHECK_KEYS = tuple(f.name for f in fields(CheckSpec) if RULE in f.metadata)
 
 
 @dataclass(frozen=True)
@@ -265,8 +299,6 @@ def wrong_further_runs(evaluation: Evaluation) -> dict[str, str]:
     A check judged on a further run stands on that run's answer too: code that
     is right on the main run and returns anything on the others must not pass.
     """
-    from grader.checks.query import describe_difference
-
     pairs = {
         "scaled": (evaluation.scaled_oracle, evaluation.scaled),
         "memory": (evaluation.oracle, evaluation.extra.get("memory")),
@@ -310,3 +342,38 @@ def unread_tables(check: Check, evaluation: Evaluation) -> frozenset[str]:
     if any(shape.tables & judged for shape in evaluation.shapes):
         return frozenset()
     return judged
+
+
+def _repr_short(value: Any, limit: int = 200) -> str:
+    return shorten(repr(value), limit)
+
+
+def describe_difference(expected: Any, got: Any) -> str:
+    """Where two normalized values first differ, in words."""
+    if type(expected) is not type(got):
+        return (
+            f"expected a {type(expected).__name__}, got a {type(got).__name__} "
+            f"({_repr_short(got, 80)})"
+        )
+    if isinstance(expected, list):
+        if len(expected) != len(got):
+            return f"expected {len(expected)} items, got {len(got)}"
+        for number, (a, b) in enumerate(zip(expected, got, strict=True)):
+            if a != b:
+                return f"item {number} differs: expected {_repr_short(a)}, got {_repr_short(b)}"
+    if isinstance(expected, dict):
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing or extra:
+            return f"keys differ: missing {missing[:5]}, unexpected {extra[:5]}"
+        for key in expected:
+            if expected[key] != got[key]:
+                want, have = _repr_short(expected[key]), _repr_short(got[key])
+                return f"key {key!r} differs: expected {want}, got {have}"
+    return f"expected {_repr_short(expected)}, got {_repr_short(got)}"
+
+
+def shorten(text: str, limit: int = 600) -> str:
+    """``text`` stripped, cut to ``limit`` characters with an ellipsis where it was longer."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

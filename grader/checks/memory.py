@@ -8,8 +8,8 @@ constants so that tests and reporters refer to them instead of retyping them.
 from __future__ import annotations
 
 from grader.checks.base import Check, Evaluation, Verdict, register
+from grader.execution.run import RunRecord
 from grader.results import Evidence
-from grader.run import RunRecord
 
 # -- messages -----------------------------------------------------------------
 MEMORY_OK = "peak memory {observed:.1f} MiB (at most {bound:g} MiB allowed)"

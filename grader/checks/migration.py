@@ -1,6 +1,6 @@
 """Checks on a migration exercise: the revision a student wrote, run on real rows.
 
-Each check judges the `grader.migration.MigrationReport` of one run (found in
+Each check judges the `grader.migrations.execute.MigrationReport` of one run (found in
 ``evaluation.extra["migration"]``): the submission's history read against the
 starter's, and the database after upgrade, downgrade and a second upgrade.
 Message templates are module constants, so that tests and reporters refer to
@@ -16,11 +16,16 @@ from typing import TYPE_CHECKING, Any
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import IndexUsed
 from grader.errors import SpecError
-from grader.migration import HISTORY_BROKEN, MULTIPLE_HEADS, SQUAWK_MISSING, STARTER_MISSING
+from grader.migrations.execute import (
+    HISTORY_BROKEN,
+    MULTIPLE_HEADS,
+    SQUAWK_MISSING,
+    STARTER_MISSING,
+)
 from grader.results import Evidence
 
 if TYPE_CHECKING:
-    from grader.migration import DatabaseState, MigrationReport, TableState
+    from grader.migrations.execute import DatabaseState, MigrationReport, TableState
 
 # -- why a step could not be judged -------------------------------------------------
 NOT_RUN = "not judged: {reason}"

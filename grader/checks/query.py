@@ -11,11 +11,19 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grader.capture import CapturedStatement
-from grader.checks.base import Check, Evaluation, Verdict, register
-from grader.plan import Access, Plan
+from grader.analysis.plan import Access, Plan
+from grader.analysis.sqlshape import StatementShape
+from grader.checks.base import (
+    Check,
+    Evaluation,
+    Verdict,
+    _repr_short,
+    describe_difference,
+    register,
+    shorten,
+)
+from grader.execution.capture import CapturedStatement
 from grader.results import Evidence
-from grader.sqlshape import StatementShape
 from grader.wording import counted
 
 # -- messages -----------------------------------------------------------------
@@ -48,15 +56,6 @@ NO_PLAN = "no plan could be read for the statements on {table}"
 EVIDENCE_LIMIT = 3
 
 
-def _shorten(text: str, limit: int = 600) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _repr_short(value: Any, limit: int = 200) -> str:
-    return _shorten(repr(value), limit)
-
-
 def statement_evidence(
     statements: Sequence[CapturedStatement],
     shapes: Sequence[StatementShape],
@@ -79,33 +78,8 @@ def statement_evidence(
             label += f" (lazy load of {statement.lazy_load})"
         if statement.source == "driver":
             label += " (raw driver cursor)"
-        evidence.append(Evidence(label, _shorten(statement.sql)))
+        evidence.append(Evidence(label, shorten(statement.sql)))
     return tuple(evidence)
-
-
-def describe_difference(expected: Any, got: Any) -> str:
-    """Where two normalized values first differ, in words."""
-    if type(expected) is not type(got):
-        return (
-            f"expected a {type(expected).__name__}, got a {type(got).__name__} "
-            f"({_repr_short(got, 80)})"
-        )
-    if isinstance(expected, list):
-        if len(expected) != len(got):
-            return f"expected {len(expected)} items, got {len(got)}"
-        for number, (a, b) in enumerate(zip(expected, got, strict=True)):
-            if a != b:
-                return f"item {number} differs: expected {_repr_short(a)}, got {_repr_short(b)}"
-    if isinstance(expected, dict):
-        missing = [k for k in expected if k not in got]
-        extra = [k for k in got if k not in expected]
-        if missing or extra:
-            return f"keys differ: missing {missing[:5]}, unexpected {extra[:5]}"
-        for key in expected:
-            if expected[key] != got[key]:
-                want, have = _repr_short(expected[key]), _repr_short(got[key])
-                return f"key {key!r} differs: expected {want}, got {have}"
-    return f"expected {_repr_short(expected)}, got {_repr_short(got)}"
 
 
 def _unordered(value: Any) -> Any:
@@ -512,7 +486,7 @@ class IndexUsed(Check):
                 False,
                 FULL_SCAN.format(count=len(scans), table=self.table),
                 (
-                    Evidence("statement", _shorten(scans[0][0].sql)),
+                    Evidence("statement", shorten(scans[0][0].sql)),
                     Evidence("plan", plan_lines(p for _, p in scans)),
                 ),
             )

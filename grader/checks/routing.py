@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from grader.capture import MAIN, CapturedStatement
 from grader.checks.base import Check, Evaluation, Verdict, register
+from grader.execution.capture import MAIN, CapturedStatement
 from grader.results import Evidence
 
 # -- messages -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 Writing row by row costs a statement (and often a commit) per row; a batch
 costs a handful. A write that stops half-way must leave nothing behind. The
 first check counts statements by kind, the second judges the database state
-after a failure injected into the submission's own writes (`grader.fault`).
+after a failure injected into the submission's own writes (`grader.execution.fault`).
 Message templates are module constants so that tests and reporters refer to
 them instead of retyping them.
 """
@@ -14,12 +14,12 @@ import re
 from collections import Counter
 from typing import Any
 
-from grader.capture import CapturedStatement
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import describe_difference, statement_evidence
 from grader.errors import OrmgradeError, SpecError
+from grader.execution.capture import CapturedStatement
+from grader.execution.run import FailureKind, RunRecord
 from grader.results import Evidence
-from grader.run import FailureKind, RunRecord
 
 # -- messages -----------------------------------------------------------------
 BUDGET_OK = "{observed}: within the budget ({bounds})"

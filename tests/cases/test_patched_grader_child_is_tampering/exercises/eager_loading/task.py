@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-import grader.child
+import grader.execution.child
 from grader.domain import User
 
 
@@ -14,6 +14,6 @@ def _slow(session, country):
 
 def run(session, country):
     # Swap the grader's function that turns the return value into the result.
-    original = grader.child.normalize
-    grader.child.normalize = lambda value, _depth=0: original(value, _depth)
+    original = grader.execution.child.normalize
+    grader.execution.child.normalize = lambda value, _depth=0: original(value, _depth)
     return _slow(session, country)

@@ -1,4 +1,4 @@
-from grader import audit
+from grader.execution import audit
 
 from sqlalchemy import select
 

@@ -1,0 +1,1 @@
+"""Analysis of what a run recorded: SQL shape (sqlparse) and query plans (EXPLAIN)."""

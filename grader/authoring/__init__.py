@@ -1,0 +1,1 @@
+"""Instructor tools over the catalog: verify, mutation analysis, release."""

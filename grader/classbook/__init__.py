@@ -1,0 +1,1 @@
+"""Class tools: bulk grading, the gradebook, the dashboard, distributed workers."""

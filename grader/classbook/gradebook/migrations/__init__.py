@@ -1,0 +1,1 @@
+"""The gradebook's Alembic environment (see `grader.classbook.gradebook.migration`)."""

@@ -1,0 +1,1 @@
+"""Course content: the catalog, exercise specs, submissions, manifests, notebooks."""

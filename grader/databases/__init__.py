@@ -1,0 +1,1 @@
+"""Databases: the domain models, the seeded datasets, SQLite and server backends."""

@@ -1,0 +1,1 @@
+"""Execution: run one job in a sandboxed child process under capture."""

@@ -1,1 +1,0 @@
-"""The gradebook's Alembic environment (see `grader.gradebook.migration`)."""

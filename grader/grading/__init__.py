@@ -1,0 +1,1 @@
+"""Grading one submission: oracle and submission runs, analysis, checks, results."""

@@ -1,0 +1,1 @@
+"""Migration exercises: the Alembic runs that execute inside a child."""
