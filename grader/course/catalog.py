@@ -232,6 +232,7 @@ _ORDER = {
             "bulk_insert",
             "bulk_update",
             "join_types",
+            "window_report",
             "transaction_atomic",
             "read_replica_routing",
             "migration_add_column",
