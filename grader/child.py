@@ -231,6 +231,11 @@ def load_module(path: str, name: str) -> ModuleType:
 
 
 # -- call styles --------------------------------------------------------------
+#: Job options of the ``session_repeated`` call style: the calls each worker makes,
+#: and the wall-clock time (``time.time()``) at which every worker starts calling.
+REPEAT = "repeat"
+START_AT = "start_at"
+
 CallStyle = Callable[[Callable[..., Any], Mapping[str, Engine], Mapping[str, Any], Job], Any]
 
 
@@ -248,6 +253,24 @@ def _call_with_engine(
     return normalize(fn(engines["main"], **params))
 
 
+def _call_repeatedly(
+    fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
+) -> Any:
+    """One worker of a concurrent run: wait for the common start, then call ``repeat`` times.
+
+    Each call gets a session of its own, as each request of an application
+    would; the workers of one run start together so that their calls overlap.
+    """
+    start_at = float(job.options.get(START_AT, 0.0))
+    while (delay := start_at - time.time()) > 0:
+        time.sleep(min(delay, 0.05))
+    values = []
+    for _ in range(int(job.options.get(REPEAT, 1))):
+        with Session(engines["main"]) as session:
+            values.append(normalize(fn(session, **params)))
+    return values
+
+
 def _call_with_primary_replica(
     fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
 ) -> Any:
@@ -259,12 +282,14 @@ CALL_STYLES: dict[str, CallStyle] = {
     "session": _call_with_session,
     "engine": _call_with_engine,
     "primary_replica": _call_with_primary_replica,
+    "session_repeated": _call_repeatedly,
 }
 #: The positional arguments each call style passes before the params.
 CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "session": ("session",),
     "engine": ("engine",),
     "primary_replica": ("primary", "replica"),
+    "session_repeated": ("session",),
 }
 #: The databases a call style needs besides ``main`` (copies of the same template).
 CALL_DATABASES: dict[str, tuple[str, ...]] = {"primary_replica": ("replica",)}
