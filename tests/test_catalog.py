@@ -80,6 +80,7 @@ STARTER_FAILS = {
     "bulk_update": ["update_budget"],
     "transaction_atomic": ["atomic"],
     "read_replica_routing": ["routing"],
+    "lost_update": ["no_lost_update", "guarded_update"],
 }
 
 
