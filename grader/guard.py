@@ -302,14 +302,27 @@ class Guard:
                 if event.contains(engine, "connect", fn):
                     event.remove(engine, "connect", fn)
 
+    def _state_of(self, dbapi_connection: Any) -> _ConnectionState | None:
+        """The state of the SQLite connection an engine event hands over.
+
+        An async engine hands over an adapter; the sqlite3 connection is the
+        one its driver (aiosqlite) holds.
+        """
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            driver = getattr(dbapi_connection, "driver_connection", None)
+            dbapi_connection = getattr(driver, "_conn", None)
+            if not isinstance(dbapi_connection, sqlite3.Connection):
+                return None
+        return self.states.get(dbapi_connection)
+
     def _setup_begins(self, dbapi_connection: Any, connection_record: Any) -> None:
-        state = self.states.get(dbapi_connection)
+        state = self._state_of(dbapi_connection)
         if state is not None and not state.setting_up:
             state.setting_up = True
             self.setups_open += 1
 
     def _setup_ends(self, dbapi_connection: Any, connection_record: Any) -> None:
-        state = self.states.get(dbapi_connection)
+        state = self._state_of(dbapi_connection)
         if state is not None and state.setting_up:
             state.setting_up = False
             self.setups_open -= 1
