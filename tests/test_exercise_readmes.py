@@ -36,7 +36,7 @@ WRITE_IDS = [
     "read_replica_routing",
 ]
 #: Exercises beyond reads and writes whose figure comes from bench/run.py --teaching.
-BENCHED_IDS = ["lost_update"]
+BENCHED_IDS = ["lost_update", "async_eager_loading"]
 SECTIONS = (
     "## The task",
     "## Why it matters",
