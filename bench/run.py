@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from grader.authoring.mutation import DEFAULT_SEEDS, analyse  # noqa: E402
+from grader.checks.base import describe_difference  # noqa: E402
 from grader.course.catalog import Catalog  # noqa: E402
 from grader.course.spec import ExerciseSpec  # noqa: E402
 from grader.databases import dataset  # noqa: E402
@@ -47,6 +49,7 @@ from grader.execution.capture import capture  # noqa: E402
 from grader.execution.child import CALL_DATABASES, WARMUP  # noqa: E402
 from grader.execution.run import Job, RunRecord  # noqa: E402
 from grader.execution.sandbox import run_job  # noqa: E402
+from grader.grading.concurrency import run_concurrent, serial_job  # noqa: E402
 from grader.grading.runner import TASK_FILE, GradeOptions, _hooks, _params, grade  # noqa: E402
 
 SECTIONS = (
@@ -375,6 +378,69 @@ def measure(
     }
 
 
+def concurrent_evidence(
+    spec: ExerciseSpec,
+    module: Path,
+    oracle: Path,
+    backend: Any,
+    template: Any,
+    params: dict[str, Any],
+    hooks: Any,
+    repeat: int,
+) -> list[str]:
+    """How often a concurrent run (as graded) ends away from the serial state, and how far.
+
+    The workers and calls are the spec's; each run is a fresh copy. The figure
+    is the first difference from the starter's calls made one after another.
+    """
+    with tempfile.TemporaryDirectory() as workdir:
+
+        def make_job(role: str, purpose: str, url: str) -> Job:
+            path = oracle if role == "oracle" else module
+            job = bench_job(spec, path, url, params, workdir, memory=False)
+            return replace(job, role=role, purpose=purpose)
+
+        def run(job: Job) -> RunRecord:
+            return run_job(job, 600, 4096)
+
+        serial: RunRecord | None = None
+
+        def serial_run() -> RunRecord:
+            nonlocal serial
+            if serial is None:
+                url = backend.copy(template)
+                try:
+                    serial = run(serial_job(spec, make_job("oracle", "serial", url)))
+                finally:
+                    backend.drop(url)
+            return serial
+
+        differing, first, seconds = 0, "", []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            outcome = run_concurrent(
+                spec,
+                copy=lambda: backend.copy(template),
+                drop=backend.drop,
+                make_job=make_job,
+                run=run,
+                snapshot=hooks.snapshot,
+                serial=serial_run,
+            )
+            seconds.append(time.perf_counter() - started)
+            if outcome.failed:
+                failure = outcome.failed[0].failure
+                return [f"error: {failure.message if failure else '?'}", "", ""]
+            if outcome.state != outcome.serial.snapshot:
+                differing += 1
+                first = first or describe_difference(outcome.serial.snapshot, outcome.state)
+    return [
+        f"{differing} of {repeat}",
+        first or "none",
+        f"{statistics.median(seconds):.2f}",
+    ]
+
+
 def section_teaching(catalog: Catalog, quick: bool, ids: list[str], dialects: list[str]) -> None:
     for dialect in dialects:
         teaching_on(catalog, quick, ids, None if dialect == "sqlite" else dialect)
@@ -382,6 +448,7 @@ def section_teaching(catalog: Catalog, quick: bool, ids: list[str], dialects: li
 
 def teaching_on(catalog: Catalog, quick: bool, ids: list[str], url: str | None) -> None:
     rows = []
+    concurrent: list[list[str]] = []
     with tempfile.TemporaryDirectory() as folder:
         backend: Any = (
             SQLiteBackend(cache_dir=Path(folder) / "cache", work_dir=Path(folder) / "work")
@@ -409,6 +476,18 @@ def teaching_on(catalog: Catalog, quick: bool, ids: list[str], url: str | None) 
             solution = measure(
                 spec, catalog.solutions_dir / spec.id / TASK_FILE, backend, template, params, repeat
             )
+            if "workers" in spec.options:
+                oracle = catalog.exercises_dir / spec.id / TASK_FILE
+                shape = f"{spec.options['workers']} × {spec.options.get('calls_per_worker')}"
+                for version, folder in (
+                    ("starter", catalog.exercises_dir),
+                    ("solution", catalog.solutions_dir),
+                ):
+                    figures = concurrent_evidence(
+                        spec, folder / spec.id / TASK_FILE, oracle, backend, template,
+                        params, hooks, repeat,
+                    )  # fmt: skip
+                    concurrent.append([spec.id, version, shape, *figures])
             if "error" in starter or "error" in solution:
                 rows.append(
                     [
@@ -455,6 +534,19 @@ def teaching_on(catalog: Catalog, quick: bool, ids: list[str], url: str | None) 
         "\ntargets: N+1 fix ≥ 5x, index lookup ≥ 10x, export peak memory ≤ 1/10, "
         "bulk insert ≥ 10x\n"
     )
+    if concurrent:
+        print(
+            "Concurrent runs as graded (the spec's workers × calls on one database): how many "
+            "runs ended away from the same calls made one after another, the first difference "
+            "seen, and the median wall time of a run (workers start 1.5 s after launch).\n"
+        )
+        print(
+            table(
+                ["exercise", "version", "workers × calls", "runs off", "first difference", "s"],
+                concurrent,
+            )
+        )
+        print()
 
 
 # -- scale ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -30,8 +31,11 @@ NAMING_CONVENTION = {
 }
 
 
-class Base(DeclarativeBase):
-    """Declarative base of the shared domain."""
+class Base(AsyncAttrs, DeclarativeBase):
+    """Declarative base of the shared domain.
+
+    `AsyncAttrs` gives every model ``awaitable_attrs``, for async exercises.
+    """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

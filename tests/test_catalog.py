@@ -81,6 +81,8 @@ STARTER_FAILS = {
     "transaction_atomic": ["atomic"],
     "read_replica_routing": ["routing"],
     "window_report": ["windowed_in_sql"],
+    "lost_update": ["no_lost_update", "guarded_update"],
+    "async_eager_loading": ["no_n_plus_one", "max_queries"],
 }
 
 

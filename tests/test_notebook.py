@@ -489,3 +489,50 @@ def test_local_dataset_builds_a_tiny_database_once(catalog: Catalog, tmp_path: P
     assert str(local).startswith(f"local database {path} (size tiny, seed 1)")
     local.engine.dispose()
     again.engine.dispose()
+
+
+# -- an async exercise in a notebook ------------------------------------------------
+
+
+def run_cell(source: str, namespace: dict) -> object:
+    """Run a cell as IPython does: top-level ``await`` allowed, the last expression returned."""
+    import ast
+    import asyncio
+
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    body = compile(tree, "<cell>", "exec", flags=flags)
+    tail = compile(ast.Expression(last.value), "<cell>", "eval", flags=flags) if last else None
+
+    async def cell() -> object:
+        for code in (body, tail):
+            if code is None:
+                continue
+            value = eval(code, namespace)
+            if asyncio.iscoroutine(value):
+                value = await value
+        return value
+
+    return asyncio.run(cell())
+
+
+def test_async_notebook_runs_its_cells_and_grades_the_solution(
+    catalog: Catalog, written, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    out, _ = written
+    notebook = nbformat.read(out / "async_eager_loading.ipynb", as_version=4)
+    reference = (catalog.solutions_dir / "async_eager_loading" / "task.py").read_text()
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    run_cell(tagged(notebook, SETUP_TAG)[0].source, namespace)
+    run_cell(reference, namespace)
+    (try_cell,) = [c for c in notebook.cells if c.get("id") == "ormgrade-try"]
+    assert "await run(session, **params)" in try_cell.source
+    result = run_cell(try_cell.source, namespace)
+    assert isinstance(result, list) and result and set(result[0]) == {"id", "name", "open_tasks"}
+    assert "2 statement(s)" in capsys.readouterr().out
+    namespace["local"].engine.dispose()
+    feedback = check_cell("async_eager_loading", reference, seed=SEED, catalog=catalog)
+    assert feedback.passed, feedback.text
+    assert "PASS  no_n_plus_one" in feedback.text

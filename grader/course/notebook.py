@@ -546,6 +546,27 @@ for statement in log.statements[:10]:
 result
 """
 
+_TRY_ASYNC_SESSION = """\
+# Try the solution cell on the local database (not graded): its result and its SQL.
+# The notebook awaits at the top level; the statements are recorded on the sync
+# engine under the async one, as in grading.
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from grader.execution.capture import capture
+
+async_engine = create_async_engine(f"sqlite+aiosqlite:///{{local.path}}")
+try:
+    with capture(async_engine.sync_engine) as log:
+        async with AsyncSession(async_engine) as session:
+            result = await {entry}(session, **params)
+finally:
+    await async_engine.dispose()
+print(f"{{len(log.statements)}} statement(s)")
+for statement in log.statements[:10]:
+    print("-", " ".join(statement.sql.split())[:300])
+result
+"""
+
 _CHECK = """\
 # Grade the saved notebook's cell tagged "{tag}", as `ormgrade grade --submission
 # {id}.ipynb` does: save the notebook first (Ctrl+S).
@@ -591,7 +612,11 @@ def build_notebook(catalog: Catalog, spec: ExerciseSpec) -> NotebookNode:
             metadata={"tags": [SOLUTION_TAG], "deletable": False},
         )
     )
-    try_cell = {"session": _TRY_SESSION, "engine": _TRY_ENGINE}.get(spec.call)
+    try_cell = {
+        "session": _TRY_SESSION,
+        "engine": _TRY_ENGINE,
+        "async_session": _TRY_ASYNC_SESSION,
+    }.get(spec.call)
     if try_cell is not None:
         cells.append(v4.new_code_cell(try_cell.format(**values), id=f"{_PREFIX}-try"))
     cells.append(

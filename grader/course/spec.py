@@ -165,6 +165,8 @@ class ExerciseSpec:
         memory_mb: Address-space limit of the process running the submission.
         fault_after_rows: The written row at which a fault run fails (atomicity checks).
         bench_dataset: The size ``bench/run.py`` times the exercise on.
+        workers: Processes calling the submission at once (concurrency checks).
+        calls_per_worker: Calls each of those workers makes.
         equivalent_mutants: Mutants of the reference solution declared
             equivalent to it, each with its reason (``[[equivalent_mutants]]``).
     """
@@ -189,6 +191,12 @@ class ExerciseSpec:
         Rule("an integer >= 1", lambda v: _is_int(v) and v >= 1), default=None
     )
     bench_dataset: str = spec_key(DATASET, default="large")
+    workers: int | None = spec_key(
+        Rule("an integer >= 2", lambda v: _is_int(v) and v >= 2), default=None
+    )
+    calls_per_worker: int | None = spec_key(
+        Rule("an integer >= 1", lambda v: _is_int(v) and v >= 1), default=None
+    )
     equivalent_mutants: tuple[EquivalentMutant, ...] = spec_key(EQUIVALENT_MUTANTS, default=())
 
     @property
@@ -200,8 +208,9 @@ class ExerciseSpec:
     def options(self) -> Mapping[str, Any]:
         """The keys that only some exercise kinds read, as the runs receive them."""
         found: dict[str, Any] = {"bench_dataset": self.bench_dataset}
-        if self.fault_after_rows is not None:
-            found["fault_after_rows"] = self.fault_after_rows
+        for key in ("fault_after_rows", "workers", "calls_per_worker"):
+            if getattr(self, key) is not None:
+                found[key] = getattr(self, key)
         return found
 
     @property

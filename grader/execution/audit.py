@@ -40,6 +40,7 @@ whose code was compiled or executed by such a frame.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import sysconfig
@@ -65,6 +66,25 @@ SA_STATEMENT = "ormgrade.sa_statement"
 SETUP = "ormgrade.setup"
 ACCOUNT = "ormgrade.account"
 
+#: The audit event of a new thread.
+THREAD_START = "_thread.start_new_thread"
+#: Thread bodies of database drivers that a run may start: aiosqlite runs each
+#: connection's calls on a worker thread of its own (statements on it are traced
+#: like any other); nothing else may start a thread.
+DRIVER_THREADS = (("aiosqlite.core", "_connection_worker_thread"),)
+
+
+def _driver_thread(args: tuple[Any, ...]) -> bool:
+    """Whether a new thread's body is a database driver's own worker loop."""
+    thread = getattr(args[0], "__self__", None) if args else None
+    target = getattr(thread, "_target", None)
+    where = (getattr(target, "__module__", None), getattr(target, "__qualname__", None))
+    if where not in DRIVER_THREADS:
+        return False
+    module = sys.modules.get(where[0])
+    return module is not None and getattr(module, where[1], None) is target
+
+
 #: Events refused once armed, whoever asks; the value names the refusal.
 ALWAYS_REFUSED = {
     "os.fork": "starting a process (os.fork)",
@@ -76,7 +96,7 @@ ALWAYS_REFUSED = {
     "os.startfile": "starting a program (os.startfile)",
     "subprocess.Popen": "starting a process (subprocess)",
     "pty.spawn": "starting a process (pty.spawn)",
-    "_thread.start_new_thread": "starting a thread",
+    THREAD_START: "starting a thread",
     "ctypes.dlopen": "loading a native library (ctypes.dlopen)",
     "ctypes.dlsym": "looking up a native symbol (ctypes.dlsym)",
     "ctypes.dlsym/handle": "looking up a native symbol (ctypes.dlsym)",
@@ -298,10 +318,11 @@ def install(policy: RunPolicy) -> None:
             by_sqlalchemy = listener is not None and "sqlalchemy" in listener.f_code.co_filename
             if not by_sqlalchemy:
                 refuse("marking a connection as the grader's own set-up")
-            if begins:
-                setting_up.add(connection)
-            else:
-                setting_up.discard(connection)
+            with contextlib.suppress(TypeError):  # a driver adapter that takes no weak reference
+                if begins:
+                    setting_up.add(connection)
+                else:
+                    setting_up.discard(connection)
         elif not from_grader:
             refuse(f"the grader's own event {event}")
         elif event == ARM:
@@ -334,7 +355,7 @@ def install(policy: RunPolicy) -> None:
         if not state["armed"]:
             return
         refused = ALWAYS_REFUSED.get(event)
-        if refused is not None:
+        if refused is not None and not (event == THREAD_START and _driver_thread(args)):
             refuse(refused)
         if event == "open":
             path, mode, flags = args

@@ -210,6 +210,8 @@ class _Tap:
 
     def install_trace(self, dbapi_connection: Any) -> None:
         setter = getattr(dbapi_connection, "set_trace_callback", None)
+        if setter is None:
+            setter = _adapted_trace_setter(dbapi_connection)
         if setter is not None:
             setter(self.traced)
 
@@ -237,6 +239,21 @@ class _Tap:
         ):
             if event.contains(self.engine, name, fn):
                 event.remove(self.engine, name, fn)
+
+
+def _adapted_trace_setter(dbapi_connection: Any) -> Any:
+    """``set_trace_callback`` of an async driver's connection (aiosqlite), or None.
+
+    An async engine hands its events an adapter; the driver's connection under
+    it runs the sqlite3 connection in a thread of its own, where the callback
+    must be set (and is then called).
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    setter = getattr(driver, "set_trace_callback", None)
+    wait = getattr(dbapi_connection, "await_", None)
+    if setter is None or wait is None:
+        return None
+    return lambda callback: wait(setter(callback))
 
 
 class _Recorder:

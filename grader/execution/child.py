@@ -14,6 +14,7 @@ cannot read the database after the call (the same hook worked for the starter).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import decimal
@@ -32,8 +33,10 @@ from types import ModuleType
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from grader.execution import audit
 from grader.execution.capture import INTERNAL_OPTION, QueryLog, capture
@@ -233,6 +236,25 @@ def load_module(path: str, name: str) -> ModuleType:
 
 
 # -- call styles --------------------------------------------------------------
+#: Job options of the ``session_repeated`` call style: the calls each worker makes,
+#: and the wall-clock time (``time.time()``) at which every worker starts calling.
+REPEAT = "repeat"
+START_AT = "start_at"
+#: Job option of the ``session_repeated`` call style: seconds each worker pauses after
+#: every SELECT, as a network round trip would. It widens the window between a read
+#: and the write that depends on it, so that a lost update shows whatever the load.
+READ_PAUSE = "read_pause"
+
+#: Call styles whose engines are async (the recording listens to their sync engines).
+ASYNC_CALLS = frozenset({"async_session"})
+#: The async driver of each database, for the async call styles.
+ASYNC_DRIVERS = {
+    "sqlite": "aiosqlite",
+    "postgresql": "psycopg_async",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
+}
+
 CallStyle = Callable[[Callable[..., Any], Mapping[str, Engine], Mapping[str, Any], Job], Any]
 
 
@@ -250,6 +272,60 @@ def _call_with_engine(
     return normalize(fn(engines["main"], **params))
 
 
+def _call_repeatedly(
+    fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
+) -> Any:
+    """One worker of a concurrent run: wait for the common start, then call ``repeat`` times.
+
+    Each call gets a session of its own, as each request of an application
+    would; the workers of one run start together so that their calls overlap.
+    """
+    start_at = float(job.options.get(START_AT, 0.0))
+    while (delay := start_at - time.time()) > 0:
+        time.sleep(min(delay, 0.05))
+    pause = float(job.options.get(READ_PAUSE, 0.0))
+
+    def after_read(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip()[:6].upper() == "SELECT":
+            time.sleep(pause)
+
+    if pause > 0:
+        event.listen(engines["main"], "after_cursor_execute", after_read)
+    values = []
+    try:
+        for _ in range(int(job.options.get(REPEAT, 1))):
+            with Session(engines["main"]) as session:
+                values.append(normalize(fn(session, **params)))
+    finally:
+        if pause > 0:
+            event.remove(engines["main"], "after_cursor_execute", after_read)
+    return values
+
+
+def _call_with_async_session(
+    fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
+) -> Any:
+    """``await fn(session, **params)`` with an `AsyncSession`, on an event loop of its own."""
+
+    async def call() -> Any:
+        async with AsyncSession(AsyncEngine(engines["main"])) as session:
+            value = fn(session, **params)
+            if inspect.isawaitable(value):
+                value = await value
+            return normalize(value)
+
+    return asyncio.run(call())
+
+
+def async_url(url: str) -> URL:
+    """``url`` with the async driver of its database (``sqlite+aiosqlite`` …)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ValueError(f"no async driver is known for {backend}")
+    return parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+
+
 def _call_with_primary_replica(
     fn: Callable[..., Any], engines: Mapping[str, Engine], params: Mapping[str, Any], job: Job
 ) -> Any:
@@ -261,12 +337,16 @@ CALL_STYLES: dict[str, CallStyle] = {
     "session": _call_with_session,
     "engine": _call_with_engine,
     "primary_replica": _call_with_primary_replica,
+    "session_repeated": _call_repeatedly,
+    "async_session": _call_with_async_session,
 }
 #: The positional arguments each call style passes before the params.
 CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "session": ("session",),
     "engine": ("engine",),
     "primary_replica": ("primary", "replica"),
+    "session_repeated": ("session",),
+    "async_session": ("session",),
 }
 #: The databases a call style needs besides ``main`` (copies of the same template).
 CALL_DATABASES: dict[str, tuple[str, ...]] = {"primary_replica": ("replica",)}
@@ -307,7 +387,15 @@ def _warm_up(
 
 
 def _engines(job: Job) -> dict[str, Engine]:
-    engines = {name: create_engine(url) for name, url in job.databases.items()}
+    if job.call in ASYNC_CALLS:
+        # The recording listens to the sync engine under each AsyncEngine. No pool:
+        # an async connection belongs to the event loop that made it.
+        engines = {
+            name: create_async_engine(async_url(url), poolclass=NullPool).sync_engine
+            for name, url in job.databases.items()
+        }
+    else:
+        engines = {name: create_engine(url) for name, url in job.databases.items()}
     for engine in engines.values():
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _skip_sync)
@@ -317,7 +405,9 @@ def _engines(job: Job) -> dict[str, Engine]:
 def _skip_sync(dbapi_connection: Any, connection_record: Any) -> None:
     # A run's SQLite file is a throwaway copy: without an fsync per COMMIT, code that
     # commits row by row costs what its statements cost, not what the disk costs under load.
-    dbapi_connection.execute("PRAGMA synchronous = OFF")
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous = OFF")
+    cursor.close()
 
 
 def _hooks(job: Job) -> ModuleType | None:
@@ -338,8 +428,16 @@ def _prime(engines: Mapping[str, Engine]) -> None:
     """
     for engine in engines.values():
         if engine.dialect.name == "sqlite":
-            with engine.connect():
-                pass
+            if engine.dialect.is_async:
+                asyncio.run(_connect_once(AsyncEngine(engine)))
+            else:
+                with engine.connect():
+                    pass
+
+
+async def _connect_once(engine: AsyncEngine) -> None:
+    async with engine.connect():
+        pass
 
 
 def execute(job: Job) -> RunRecord:

@@ -27,6 +27,11 @@ for _module in (
     "psycopg",
     "sqlalchemy.dialects.mysql.pymysql",
     "pymysql",
+    # The async drivers, for async exercises.
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "aiosqlite",
+    "sqlalchemy.dialects.mysql.aiomysql",
+    "aiomysql",
 ):
     with suppress(ImportError):
         importlib.import_module(_module)

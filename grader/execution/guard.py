@@ -306,16 +306,37 @@ class Guard:
                 if event.contains(engine, "connect", fn):
                     event.remove(engine, "connect", fn)
 
+    @staticmethod
+    def _sqlite_of(dbapi_connection: Any) -> Any:
+        """The sqlite3 connection behind what an engine event hands over.
+
+        An async engine hands over an adapter; the sqlite3 connection is the
+        one its driver (aiosqlite) holds. Other drivers' connections come back
+        as they are.
+        """
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            return dbapi_connection
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        inner = getattr(driver, "_conn", None)
+        return inner if isinstance(inner, sqlite3.Connection) else dbapi_connection
+
+    def _state_of(self, dbapi_connection: Any) -> _ConnectionState | None:
+        """The state of the SQLite connection an engine event hands over."""
+        connection = self._sqlite_of(dbapi_connection)
+        if not isinstance(connection, sqlite3.Connection):
+            return None
+        return self.states.get(connection)
+
     def _setup_begins(self, dbapi_connection: Any, connection_record: Any) -> None:
-        sys.audit(audit.SETUP, dbapi_connection, True)
-        state = self.states.get(dbapi_connection)
+        sys.audit(audit.SETUP, self._sqlite_of(dbapi_connection), True)
+        state = self._state_of(dbapi_connection)
         if state is not None and not state.setting_up:
             state.setting_up = True
             self.setups_open += 1
 
     def _setup_ends(self, dbapi_connection: Any, connection_record: Any) -> None:
-        sys.audit(audit.SETUP, dbapi_connection, False)
-        state = self.states.get(dbapi_connection)
+        sys.audit(audit.SETUP, self._sqlite_of(dbapi_connection), False)
+        state = self._state_of(dbapi_connection)
         if state is not None and state.setting_up:
             state.setting_up = False
             self.setups_open -= 1

@@ -124,3 +124,32 @@ class RunRecord:
     def ok(self) -> bool:
         """The run returned a value."""
         return self.failure is None
+
+
+@dataclass(frozen=True)
+class ConcurrentRun:
+    """What a concurrent run produced.
+
+    Attributes:
+        workers: Each worker's run (its value: the list of what its calls returned).
+        calls_per_worker: Calls each worker made (when it did not fail).
+        state: The database after every worker ended, read by the grader
+            with the exercise's ``snapshot`` hook.
+        serial: The starter's run making all the calls one after another;
+            its ``snapshot`` is the state the concurrent run must reach.
+    """
+
+    workers: tuple[RunRecord, ...]
+    calls_per_worker: int
+    state: Any
+    serial: RunRecord
+
+    @property
+    def calls(self) -> int:
+        """Calls asked of all the workers together."""
+        return len(self.workers) * self.calls_per_worker
+
+    @property
+    def failed(self) -> tuple[RunRecord, ...]:
+        """The workers that did not make all their calls."""
+        return tuple(w for w in self.workers if not w.ok)

@@ -36,6 +36,7 @@ from grader.errors import OrmgradeError
 from grader.execution.child import CALL_DATABASES, load_module
 from grader.execution.run import Job, RunRecord
 from grader.execution.sandbox import stop_all
+from grader.grading.concurrency import ConcurrentRun, run_concurrent, serial_job
 from grader.grading.session import (
     EXERCISE_KINDS,
     GradeOptions,
@@ -194,7 +195,7 @@ def grade_query_exercise(
         # that further checks need (more data, memory, a fault). Those are
         # cancelled, or their results ignored, when the answer is wrong: only
         # a correct answer has its other checks judged.
-        later: dict[str, Callable[[], RunRecord]] = {}
+        later: dict[str, Callable[[], RunRecord | ConcurrentRun]] = {}
         if "scaled" in needs:
             if spec.scaled_dataset is None:
                 raise OrmgradeError(f"{spec.id}: a check needs scaled_dataset in the spec")
@@ -237,6 +238,9 @@ def grade_query_exercise(
                 template,
                 lambda url: job("submission", "fault", url, fault_after_rows=after_rows),
             )
+
+        if "concurrent" in needs:
+            later["concurrent"] = lambda: _run_concurrently(session, spec, template, hooks, job)
 
         with _run_pool() as pool:
             oracle_future = pool.submit(
@@ -366,6 +370,42 @@ def _run_on_copy(
         if len(urls) > 1:
             job = replace(job, databases={**urls, **job.databases})
         return session.run(spec, job)
+
+
+def _run_concurrently(
+    session: GradingSession,
+    spec: ExerciseSpec,
+    template: Template,
+    hooks: Any,
+    job: Callable[..., Job],
+) -> ConcurrentRun:
+    take = getattr(hooks, "snapshot", None)
+    if take is None:
+        raise OrmgradeError(f"{spec.id}: a concurrent run needs the exercise's snapshot hook")
+
+    def copy() -> str:
+        started = time.perf_counter()
+        url = session.backend.copy(template)
+        session.add_time(spec.id, "copy", time.perf_counter() - started)
+        return url
+
+    def serial() -> RunRecord:
+        return session.oracle(
+            (spec.id, "serial", template.location),
+            lambda: _run_on_copy(
+                session, spec, template, lambda url: serial_job(spec, job("oracle", "serial", url))
+            ),
+        )
+
+    return run_concurrent(
+        spec,
+        copy=copy,
+        drop=session.backend.drop,
+        make_job=job,
+        run=lambda worker: session.run(spec, worker),
+        snapshot=take,
+        serial=serial,
+    )
 
 
 def _fault_after_rows(spec: ExerciseSpec, hooks: Any, params: Mapping[str, Any], seed: int) -> int:
