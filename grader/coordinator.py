@@ -245,6 +245,7 @@ def run_grade_all_on_workers(
             record(collector.fail(flight.task, TASK_FAILED.format(detail=detail), seconds))
 
     consumer = app.backend.result_consumer
+    consumer.on_message = on_message
     sent: list[Any] = []
     try:
         for number, task in enumerate(plan.tasks):
@@ -269,11 +270,14 @@ def run_grade_all_on_workers(
             sent.append(
                 app.send_task(TASK_NAME, args=[request.to_message()], task_id=task_id, queue=queue)
             )
+            consumer.consume_from(task_id)
         if on_sent is not None:
             on_sent(len(sent))
-        consumer.on_message = on_message
         while in_flight:
-            consumer.drain_events(timeout=POLL_SECONDS)
+            try:
+                consumer.drain_events(timeout=POLL_SECONDS)
+            except TimeoutError:  # nothing came meanwhile (the AMQP client says so)
+                continue
     except KeyboardInterrupt:
         interrupted = True
         if in_flight:

@@ -373,11 +373,10 @@ def register_grading(app: Any, settings: WorkerSettings) -> Any:
         # (multiprocessing then forbids children) and with billiard's kind of
         # authentication key (which multiprocessing's forkserver refuses to send).
         # The sandbox starts children of its own, and always kills them itself.
-        process = multiprocessing.current_process()
+        process: Any = multiprocessing.current_process()
+        key_kind: Any = getattr(multiprocessing.process, "AuthenticationString")  # noqa: B009
         process._config["daemon"] = False
-        process._config["authkey"] = multiprocessing.process.AuthenticationString(
-            bytes(process.authkey)
-        )
+        process._config["authkey"] = key_kind(bytes(process.authkey))
 
     @app.task(name=TASK_NAME, acks_late=True, reject_on_worker_lost=True)
     def grade_submission(message: Any) -> dict[str, Any]:
