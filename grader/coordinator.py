@@ -286,6 +286,8 @@ def run_grade_all_on_workers(
         consumer.on_message = None
         for result in sent:
             result.forget()
+        if sent:
+            consumer.stop()  # its own connection to the broker, apart from the app's pool
         app.close()
     return conclude(plan, outcomes, reference, done, interrupted, started)
 
