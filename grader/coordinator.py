@@ -9,8 +9,9 @@ unchanged, the run's seed) is the local one: `grader.bulk.plan_grade_all`.
 Each task carries a run id; a result is taken once per student of the run
 (`ResultCollector`), so a task delivered twice (its first worker was lost
 after grading) never counts twice. A task whose worker process dies over
-and over (a submission that kills it) is given up after `MAX_ATTEMPTS`
-starts, and that student is reported, like a local worker that died.
+and over (a submission that kills it) is given up when it starts again
+after `MAX_ATTEMPTS` such deaths, and that student is reported, like a
+local worker that died.
 """
 
 from __future__ import annotations
@@ -48,15 +49,15 @@ from grader.worker import (
     make_app,
 )
 
-#: Starts of one task (each by a worker process that then died) before it is given up.
+#: Starts of one task whose worker process then died, after which it is given up.
 MAX_ATTEMPTS = 3
 #: Seconds the coordinator waits for a state message before looking again.
 POLL_SECONDS = 0.5
 
 BROKER_UNREACHABLE = "the broker at {url} does not answer: {error}"
 GIVEN_UP = (
-    "given up after {attempts} starts: the worker process grading this student died each "
-    "time (a submission that kills its grading process?)"
+    "given up: the worker process grading this student died {deaths} times (a submission "
+    "that kills its grading process?)"
 )
 TASK_FAILED = "the grading task failed on the worker: {detail}"
 FOREIGN_RESULT = "results for another run or student came back ({detail}); not written"
@@ -80,9 +81,14 @@ def check_broker(app: Any, url: str) -> None:
 
 
 def workers_answering(broker_url: str, timeout: float = 1.0) -> list[str]:
-    """The node names of the workers that answer a ping on ``broker_url``."""
+    """The node names of the workers that answer a ping on ``broker_url``.
+
+    Raises:
+        BrokerError: The broker does not answer.
+    """
     app = make_app(broker_url)
     try:
+        check_broker(app, broker_url)
         replies = app.control.ping(timeout=timeout) or []
     finally:
         app.close()
@@ -232,7 +238,7 @@ def run_grade_all_on_workers(
             if len(flight.starts) > MAX_ATTEMPTS:
                 app.control.revoke(str(meta["task_id"]))
                 del in_flight[str(meta["task_id"])]
-                given_up = GIVEN_UP.format(attempts=len(flight.starts))
+                given_up = GIVEN_UP.format(deaths=len(flight.starts) - 1)
                 record(collector.fail(flight.task, given_up, seconds))
         elif status == "SUCCESS":
             del in_flight[str(meta["task_id"])]

@@ -34,7 +34,7 @@ from grader.bulk import (
     plan_grade_all,
 )
 from grader.catalog import Catalog
-from grader.coordinator import ResultCollector, run_grade_all_on_workers
+from grader.coordinator import GIVEN_UP, MAX_ATTEMPTS, ResultCollector, run_grade_all_on_workers
 from grader.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
 from grader.results import GradeReport, to_json
 from grader.runner import GradeOptions
@@ -72,6 +72,25 @@ def run(session, country, limit):
         .limit(limit)
     )
     return [(row.id, row.name) for row in session.execute(stmt)]
+"""
+
+
+#: A filter_limit submission that kills the worker process grading it: the
+#: nearest ancestor running ``grader worker`` (a pool process; the worker's
+#: main process is its parent and is never reached).
+KILLER = """import os
+import signal
+from pathlib import Path
+
+
+def run(session, country, limit):
+    pid = os.getppid()
+    while pid > 1:
+        if b"grader\\x00worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+            return []
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    raise RuntimeError("no grading worker among my ancestors")
 """
 
 
@@ -347,3 +366,21 @@ def test_a_duplicate_result_never_counts_twice(
     assert refused is not None and refused.status is StudentStatus.FAILED
     assert "another run" in (refused.error or "")
     assert not other.results_path.exists()
+
+
+def test_a_submission_that_kills_its_worker_process_is_given_up(
+    broker: str, queue: str, catalog: Catalog, tmp_path: Path
+) -> None:
+    root = tmp_path / "class"
+    make_student(root, "killer", catalog, solved=IDS, sources={"filter_limit": KILLER})
+    make_student(root, "quiet", catalog, solved=IDS)
+    out = tmp_path / "results"
+    plan = plan_grade_all(root, out, catalog, IDS, options=GradeOptions(seed=SEED), reference=False)
+    with running_worker(broker, queue, catalog.root, tmp_path, "victim") as victim:
+        report = run_grade_all_on_workers(plan, broker, queue=queue)
+        assert victim.process.poll() is None  # the worker itself lives on
+    killer = next(o for o in report.outcomes if o.student == "killer")
+    assert killer.status is StudentStatus.FAILED
+    assert killer.error == GIVEN_UP.format(deaths=MAX_ATTEMPTS)
+    assert read_results(out / "quiet.json").score == 20
+    assert not (out / "killer.json").exists()
