@@ -149,6 +149,10 @@ def _delete_queue(broker: str, queue: str) -> None:
 
     with Connection(broker) as connection:
         Queue(queue, channel=connection.default_channel).delete()
+        if broker.startswith("redis"):  # kombu's records of the queue's bindings stay behind
+            client = connection.default_channel.client
+            for key in client.keys(f"*{queue}*"):
+                client.delete(key)
 
 
 if __name__ == "__main__":
