@@ -186,7 +186,8 @@ def running_worker(
         )
     worker = Worker(node, process, log)
     try:
-        deadline = time.monotonic() + 60
+        # A bound on start-up, not a speed claim: generous for a loaded machine.
+        deadline = time.monotonic() + 240
         while b" ready." not in log.read_bytes():
             assert process.poll() is None, log.read_text(errors="replace")
             assert time.monotonic() < deadline, log.read_text(errors="replace")
