@@ -18,7 +18,7 @@ from grader import __version__
 from grader.authoring.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
 from grader.authoring.release import gradescope_bundle, release
 from grader.authoring.verify import verify
-from grader.config_file import resolve_db_url
+from grader.config_file import resolve_broker_url, resolve_db_url
 from grader.course.catalog import Catalog, discover
 from grader.course.notebook import exercise_of, notebook_ids, write_notebooks
 from grader.course.schema_page import SCHEMA_PAGE, render_schema
@@ -414,6 +414,13 @@ REFERENCE_HELP = (
     "Results JSON of the reference solutions, for the reference query counts. Default: the "
     "one grade-all wrote into RESULTS_DIR."
 )
+BROKER_HELP = (
+    "Grade on Celery workers listening on this broker (redis://host:6379/0 or "
+    "amqp://user:password@host:5672/vhost) instead of on this machine; -j is then unused. "
+    "Default: the broker of the course repository's ormgrade.toml or [tool.ormgrade], else "
+    "grade here."
+)
+QUEUE_HELP = "The queue the workers consume (default: ormgrade)."
 TIMEOUT_HELP = "Seconds per run (overrides the spec)."
 MEMORY_HELP = "Memory limit per run in MiB (overrides the spec)."
 EXIT_INTERRUPTED = 130
@@ -449,6 +456,8 @@ def _echo_skipped(skipped: Any) -> None:
 @click.option("--memory-mb", type=click.IntRange(min=64), default=None, help=MEMORY_HELP)
 @click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
 @click.option("--no-reference", is_flag=True, help=NO_REFERENCE_HELP)
+@click.option("--broker", "broker_url", default=None, help=BROKER_HELP)
+@click.option("--queue", default=None, help=QUEUE_HELP)
 @catalog_option
 @errors_to_messages
 def grade_all_command(
@@ -464,6 +473,8 @@ def grade_all_command(
     memory_mb: int | None,
     gradebook: str | None,
     no_reference: bool,
+    broker_url: str | None,
+    queue: str | None,
     catalog: Path | None,
 ) -> None:
     """Grade every student's submission in ROOT on the exercises IDS (default: all).
@@ -473,13 +484,17 @@ def grade_all_command(
     into RESULTS_DIR/<student>.json, and ingested into the gradebook. A
     student whose submission has not changed since their results were
     written is skipped (--force grades them again). Ctrl-C keeps what is
-    finished; the next run resumes. Exit codes: 0 done, 2 bad usage, 3 the
-    grader failed some student, 130 interrupted.
+    finished; the next run resumes. With --broker, each student is one task
+    for the Celery workers (`ormgrade worker`) and this machine only writes
+    the results. Exit codes: 0 done, 2 bad usage (or a broker that does not
+    answer), 3 the grader failed some student (a worker refused or died), 130
+    interrupted.
     """
     from grader.classbook.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
 
     cat = load_catalog(catalog)
     db_url = resolve_db_url(db_url, cat.root)
+    broker_url = resolve_broker_url(broker_url, cat.root)
     options = GradeOptions(seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb)
     plan = plan_grade_all(
         root,
@@ -493,9 +508,21 @@ def grade_all_command(
         gradebook=_gradebook_target(results_dir, gradebook),
     )
     unchanged = sum(1 for o in plan.unchanged if o.student != REFERENCE_ID)
+    if broker_url is None:
+        where = f"{min(jobs, len(plan.tasks))} worker(s)"
+    else:
+        from grader.classbook.coordinator import workers_answering
+
+        answering = workers_answering(broker_url) if plan.tasks else []
+        where = f"{len(answering)} Celery worker(s) answering on {_redacted(broker_url)}"
+        if plan.tasks and not answering:
+            click.echo(
+                _style("no worker answers yet: the tasks wait in the queue", fg="yellow"),
+                err=True,
+            )
     click.echo(
         f"grade-all: {plan.students} student(s) to grade, {unchanged} unchanged · seed "
-        f"{plan.seed} · {min(jobs, len(plan.tasks))} worker(s)"
+        f"{plan.seed} · {where}"
     )
     counts = {"failed": 0, "crashed": 0}
     interactive = sys.stdout.isatty()
@@ -530,7 +557,15 @@ def grade_all_command(
             else:
                 click.echo(line(outcome))
 
-        report = run_grade_all(plan, jobs, progress)
+        if broker_url is None:
+            report = run_grade_all(plan, jobs, progress)
+        else:
+            from grader.classbook.coordinator import run_grade_all_on_workers
+            from grader.classbook.worker import DEFAULT_QUEUE
+
+            report = run_grade_all_on_workers(
+                plan, broker_url, queue=queue or DEFAULT_QUEUE, progress=progress
+            )
     for outcome in report.failures:
         click.echo(_style(line(outcome), fg="magenta"), err=True)
     if report.ingested is not None:
@@ -550,6 +585,89 @@ def grade_all_command(
         )
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_GRADER if report.failures else EXIT_OK)
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    head, sep, tail = url.partition("://")
+    if "@" not in tail:
+        return url
+    credentials, _, rest = tail.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{head}{sep}{user}:***@{rest}" if ":" in credentials else url
+
+
+WORKER_BROKER_HELP = (
+    "The broker to take tasks from (redis://host:6379/0 or amqp://user:password@host:5672/"
+    "vhost). Default: the broker of the course repository's config file."
+)
+CONCURRENCY_HELP = "Students graded at once by this worker, each in a process of its own."
+WORKER_DB_HELP = (
+    "Database URL this worker grades on (the coordinator's must be of the same kind). "
+    "Default: the db of the course repository's config file, else a SQLite file per run."
+)
+NAME_HELP = "This worker's node name (default: ormgrade-<pid>@<host>)."
+VISIBILITY_HELP = (
+    "Redis only: seconds after which a task not acknowledged (its worker lost with its "
+    "machine) is given to another worker. Longer than any student's grading."
+)
+
+
+@main.command("worker")
+@click.option("--broker", "broker_url", default=None, help=WORKER_BROKER_HELP)
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, help=CONCURRENCY_HELP)
+@click.option("--db", "db_url", default=None, help=WORKER_DB_HELP)
+@click.option("--queue", default=None, help=QUEUE_HELP)
+@click.option("--name", default=None, help=NAME_HELP)
+@click.option(
+    "--visibility-timeout", type=click.FloatRange(min=1), default=None, help=VISIBILITY_HELP
+)
+@click.option(
+    "--loglevel",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="What the worker logs.",
+)
+@catalog_option
+@errors_to_messages
+def worker_command(
+    broker_url: str | None,
+    concurrency: int,
+    db_url: str | None,
+    queue: str | None,
+    name: str | None,
+    visibility_timeout: float | None,
+    loglevel: str,
+    catalog: Path | None,
+) -> None:
+    """Grade students sent by `grade-all --broker` on this machine, until stopped.
+
+    A Celery worker: each task is one student's editable files, graded with
+    the same engine, sandbox and limits as `ormgrade grade`, on this
+    machine's copy of the catalog. A task made for another catalog (specs,
+    starters, hooks or engine differ) is refused and the coordinator reports
+    it. Stop it with Ctrl-C or SIGTERM (the task in progress is finished
+    first; a second Ctrl-C stops at once and the task goes to another worker).
+    Workers run students' code: see the README on where to run them.
+    """
+    from grader.classbook.worker import DEFAULT_QUEUE, DEFAULT_VISIBILITY_TIMEOUT, run_worker
+    from grader.errors import UsageError
+
+    cat = load_catalog(catalog)
+    broker_url = resolve_broker_url(broker_url, cat.root)
+    if broker_url is None:
+        raise UsageError('--broker URL is needed (or broker = "…" in ormgrade.toml)')
+    run_worker(
+        broker_url,
+        cat,
+        concurrency=concurrency,
+        db_url=resolve_db_url(db_url, cat.root),
+        queue=queue or DEFAULT_QUEUE,
+        name=name,
+        visibility_timeout=visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT,
+        loglevel=loglevel.upper(),
+    )
 
 
 @main.command("dashboard")

@@ -11,6 +11,9 @@ of the repository instead of an environment variable::
     [tool.ormgrade]
     db = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+The same file may name the broker that ``grade-all`` sends tasks to when
+the class is graded on Celery workers (``broker = "redis://host:6379/0"``).
+
 The file is read from the course repository (the catalog's root): the
 nearest folder, from there upwards, that holds ``ormgrade.toml``,
 ``pyproject.toml`` or ``.git`` is the repository, and ``ormgrade.toml`` wins
@@ -42,6 +45,12 @@ ROOT_MARKERS = (CONFIG_FILE, PYPROJECT, ".git")
 BAD_TOML = "{path}: not valid TOML: {error}"
 BAD_DB = "{where}: db = {value!r} is not a database URL: {error}"
 DB_NOT_TEXT = "{where}: db must be a string (a SQLAlchemy URL), not {kind}"
+BAD_BROKER = (
+    "{where}: broker = {value!r} is not a broker URL "
+    "(redis://host:6379/0 or amqp://user:password@host:5672/vhost)"
+)
+#: The URL schemes a broker setting may use.
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,12 @@ class ProjectConfig:
     Attributes:
         path: The file they were read from; None when there is none.
         db: The database URL to grade on; None for the default (SQLite).
+        broker: The Celery broker URL ``grade-all`` sends tasks to; None: grade locally.
     """
 
     path: Path | None = None
     db: str | None = None
+    broker: str | None = None
 
     @property
     def where(self) -> str:
@@ -100,15 +111,19 @@ def read_config(start: Path) -> ProjectConfig:
 def _parse(table: Mapping[str, Any], path: Path) -> ProjectConfig:
     config = ProjectConfig(path=path)
     db = table.get("db")
-    if db is None:
-        return config
-    if not isinstance(db, str):
-        raise UsageError(DB_NOT_TEXT.format(where=config.where, kind=type(db).__name__))
-    try:
-        make_url(db)
-    except ArgumentError as exc:
-        raise UsageError(BAD_DB.format(where=config.where, value=db, error=exc)) from None
-    return ProjectConfig(path=path, db=db)
+    if db is not None:
+        if not isinstance(db, str):
+            raise UsageError(DB_NOT_TEXT.format(where=config.where, kind=type(db).__name__))
+        try:
+            make_url(db)
+        except ArgumentError as exc:
+            raise UsageError(BAD_DB.format(where=config.where, value=db, error=exc)) from None
+    broker = table.get("broker")
+    if broker is not None and not (
+        isinstance(broker, str) and broker.split("://", 1)[0].lower() in BROKER_SCHEMES
+    ):
+        raise UsageError(BAD_BROKER.format(where=config.where, value=broker))
+    return ProjectConfig(path=path, db=db, broker=broker)
 
 
 def resolve_db_url(given: str | None, repository: Path) -> str | None:
@@ -129,3 +144,19 @@ def resolve_db_url(given: str | None, repository: Path) -> str | None:
     if given:
         return given
     return read_config(repository).db
+
+
+def resolve_broker_url(given: str | None, repository: Path) -> str | None:
+    """The Celery broker URL grade-all sends tasks to (None: grade on this machine).
+
+    Args:
+        given: The URL from the command line; it wins when set.
+        repository: A folder of the course repository, whose config file is
+            read when ``given`` is empty.
+
+    Raises:
+        UsageError: The config file is unreadable or its ``broker`` is malformed.
+    """
+    if given:
+        return given
+    return read_config(repository).broker

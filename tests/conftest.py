@@ -1,8 +1,8 @@
 """Shared fixtures: the catalog, example submissions and the database servers.
 
-Tests that need the PostgreSQL or MariaDB server skip with the reason when it
-is not reachable, unless ``ORMGRADE_REQUIRE_SERVERS=1`` (set by ``.ci/run``)
-turns the skip into a failure.
+Tests that need the PostgreSQL or MariaDB server, or the Redis or RabbitMQ
+broker, skip with the reason when it is not reachable, unless
+``ORMGRADE_REQUIRE_SERVERS=1`` (set by ``.ci/run``) turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ POSTGRES_URL = os.environ.get(
     "ORMGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("ORMGRADE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+#: Redis database 14 is the tests' own; each test also uses a queue of its own.
+REDIS_URL = os.environ.get("ORMGRADE_TEST_REDIS", "redis://127.0.0.1:6379/14")
+RABBITMQ_URL = os.environ.get("ORMGRADE_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
 REQUIRE_ENV = "ORMGRADE_REQUIRE_SERVERS"
 
 
@@ -35,9 +38,20 @@ def _reachable(url: str) -> str | None:
         engine.dispose()
 
 
-def server_url(url: str, name: str) -> str:
+def _broker_reachable(url: str) -> str | None:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+            return None
+    except Exception as exc:  # any transport error means: not reachable
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def server_url(url: str, name: str, broker: bool = False) -> str:
     """``url`` when its server answers; else skip (or fail under ORMGRADE_REQUIRE_SERVERS=1)."""
-    problem = _reachable(url)
+    problem = _broker_reachable(url) if broker else _reachable(url)
     if problem is None:
         return url
     reason = f"{name} not reachable at {url}: {problem}"
@@ -56,6 +70,18 @@ def postgres_url() -> str:
 def mysql_url() -> str:
     """The MariaDB/MySQL test server's URL."""
     return server_url(MYSQL_URL, "MariaDB")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis broker's URL (the tests' own database number)."""
+    return server_url(REDIS_URL, "Redis", broker=True)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The RabbitMQ broker's URL."""
+    return server_url(RABBITMQ_URL, "RabbitMQ", broker=True)
 
 
 @pytest.fixture(scope="session")

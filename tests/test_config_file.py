@@ -17,12 +17,14 @@ from click.testing import CliRunner
 
 from grader.cli import EXIT_USAGE, main
 from grader.config_file import (
+    BAD_BROKER,
     BAD_DB,
     BAD_TOML,
     DB_NOT_TEXT,
     ProjectConfig,
     read_config,
     repository_root,
+    resolve_broker_url,
     resolve_db_url,
 )
 from grader.course.catalog import ORACLE_DIR, Catalog
@@ -175,3 +177,33 @@ def test_pytest_option_and_ini_win_over_the_config(course: Path) -> None:
     from_ini = run_pytest(course)
     assert from_ini.returncode == 0, from_ini.stdout + from_ini.stderr
     assert "· sqlite · seed" in from_ini.stdout
+
+
+def test_the_config_file_names_the_broker(tmp_path: Path) -> None:
+    redis = "redis://broker.lan:6379/0"
+    path = write(tmp_path / "ormgrade.toml", f'db = "{PG}"\nbroker = "{redis}"\n')
+    assert read_config(tmp_path) == ProjectConfig(path=path, db=PG, broker=redis)
+    assert resolve_broker_url(None, tmp_path) == redis
+    assert resolve_broker_url("amqp://u:p@h//", tmp_path) == "amqp://u:p@h//"
+
+
+@pytest.mark.parametrize("value", ['"http://broker.lan"', '"redis-host:6379"', "6379"])
+def test_a_bad_broker_is_refused_naming_the_file(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path / "ormgrade.toml", f"broker = {value}\n")
+    with pytest.raises(UsageError) as raised:
+        read_config(tmp_path)
+    parsed = {"6379": 6379}.get(value, value.strip('"'))
+    assert str(raised.value) == BAD_BROKER.format(where=str(path), value=parsed)
+
+
+def test_grade_all_says_when_the_broker_does_not_answer(tmp_path: Path, catalog: Catalog) -> None:
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    result = CliRunner().invoke(
+        main,
+        [
+            "grade-all", str(tmp_path / "class"), "filter_limit", "--out", str(tmp_path / "out"),
+            "--no-reference", "--catalog", str(catalog.root), "--broker", "redis://127.0.0.1:9/0",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "the broker at redis://127.0.0.1:9/0 does not answer" in result.output

@@ -389,7 +389,9 @@ def recorded_seed(results_dir: Path) -> int | None:
     return seed if isinstance(seed, int) and seed >= 0 else None
 
 
-def _record_run(plan: BulkPlan) -> None:
+def record_run(plan: BulkPlan) -> None:
+    """Record the run's seed and settings in its results folder (created when missing)."""
+    plan.results_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "seed": plan.seed,
         "database": _database_of(plan.options.db_url),
@@ -611,7 +613,8 @@ def _outcome(
     )
 
 
-def _finish(task: GradingTask, text: str, seconds: float) -> StudentOutcome:
+def finish(task: GradingTask, text: str, seconds: float) -> StudentOutcome:
+    """Write a student's results JSON ``text`` (and its fingerprint); their outcome."""
     report = from_json(text)
     write_atomic(task.results_path, text)
     outcome = _outcome(task, report, StudentStatus.GRADED, seconds)
@@ -640,14 +643,12 @@ def run_grade_all(plan: BulkPlan, jobs: int = 1, progress: Progress | None = Non
     if jobs < 1:
         raise UsageError(f"-j {jobs}: at least one worker is needed")
     started = time.perf_counter()
-    plan.results_dir.mkdir(parents=True, exist_ok=True)
-    _record_run(plan)
+    record_run(plan)
     outcomes: list[StudentOutcome] = [o for o in plan.unchanged if o.student != REFERENCE_ID]
     reference = next((o for o in plan.unchanged if o.student == REFERENCE_ID), None)
     pending = deque(plan.tasks)
     done: set[str] = set()
     interrupted = False
-    ingested = None
 
     def record(outcome: StudentOutcome) -> None:
         nonlocal reference
@@ -697,7 +698,7 @@ def run_grade_all(plan: BulkPlan, jobs: int = 1, progress: Progress | None = Non
                 seconds = time.perf_counter() - worker.started
                 worker.task = None
                 if message is not None and message[0] == "done":
-                    record(_finish(task, message[1], seconds))
+                    record(finish(task, message[1], seconds))
                     continue
                 if message is not None:
                     error = str(message[1])
@@ -721,13 +722,36 @@ def run_grade_all(plan: BulkPlan, jobs: int = 1, progress: Progress | None = Non
     finally:
         _stop_workers(workers, interrupt=interrupted)
         _drop_leftovers(plan.options.db_url)
+    return conclude(plan, outcomes, reference, done, interrupted, started)
+
+
+def conclude(
+    plan: BulkPlan,
+    outcomes: Iterable[StudentOutcome],
+    reference: StudentOutcome | None,
+    done: Iterable[str],
+    interrupted: bool,
+    started: float,
+) -> BulkReport:
+    """Ingest the results folder into the gradebook and report the run.
+
+    Args:
+        plan: The run's plan.
+        outcomes: Every student's outcome, the reference left out.
+        reference: The reference solutions' outcome, if any.
+        done: The ids of the students (and reference) that got an outcome.
+        interrupted: Whether the run was stopped before the end.
+        started: When the run started (`time.perf_counter`).
+    """
+    ingested = None
     if plan.gradebook is not None:
         # The results files are the record; the gradebook is brought up to date
         # from them (idempotently), also after an interrupt.
         with Gradebook.open(plan.gradebook) as book:
             ingested = book.ingest_directory(plan.results_dir)
+    finished = set(done)
     left = tuple(
-        t.student.id for t in plan.tasks if t.student.id not in done and not t.is_reference
+        t.student.id for t in plan.tasks if t.student.id not in finished and not t.is_reference
     )
     return BulkReport(
         seed=plan.seed,
