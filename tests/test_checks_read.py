@@ -40,6 +40,7 @@ from grader.checks.query import (
     WRONG_RESULT,
 )
 from grader.course.catalog import Catalog
+from grader.databases.dataset import EMPTY_PROJECTS, SIZES
 from grader.domain import Project, Task, User
 from grader.errors import SpecError
 from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
@@ -211,11 +212,16 @@ def starter_value(session: GradingSession, exercise: str) -> Any:
 # -- aggregate_report -------------------------------------------------------------------
 
 
+#: Projects of the grading size, and those of them with tasks (the rest have none).
+PROJECTS = SIZES["small"].projects
+BUSY_PROJECTS = PROJECTS - int(PROJECTS * EMPTY_PROJECTS)
+
+
 def test_aggregate_report_text_sql(session: GradingSession, catalog: Catalog) -> None:
     result = graded(session, catalog, "test_aggregate_report_text_sql", "aggregate_report")
     assert result.score == result.max_score
     assert result.check("aggregated_in_sql").message == AGGREGATED_OK.format(
-        table="tasks", how="GROUP BY with COUNT, SUM", rows=60, groups=60
+        table="tasks", how="GROUP BY with COUNT, SUM", rows=BUSY_PROJECTS, groups=BUSY_PROJECTS
     )
 
 
@@ -223,17 +229,19 @@ def test_aggregate_report_grouped_by_status(session: GradingSession, catalog: Ca
     result = graded(session, catalog, "test_aggregate_report_grouped_by_status", "aggregate_report")
     assert failing(result) == ["aggregated_in_sql"]
     aggregated = result.check("aggregated_in_sql")
-    # 60 projects, each with tasks in all four statuses.
+    # Every project with tasks has tasks in all four statuses.
+    rows = 4 * BUSY_PROJECTS
     assert aggregated.message == ROWS_OVER_GROUPS.format(
-        rows=240, table="tasks", groups=60, bound=60
+        rows=rows, table="tasks", groups=BUSY_PROJECTS, bound=BUSY_PROJECTS
     )
-    assert aggregated.evidence[0].label == "statement ×1, 240 row(s) fetched"
+    assert aggregated.evidence[0].label == f"statement ×1, {rows} row(s) fetched"
 
 
 def test_aggregate_report_query_per_project(session: GradingSession, catalog: Catalog) -> None:
     result = graded(session, catalog, "test_aggregate_report_query_per_project", "aggregate_report")
     assert failing(result) == ["max_queries", "aggregated_in_sql"]
-    assert result.check("max_queries").message == TOO_MANY_QUERIES.format(observed=61, bound=1)
+    queries = result.check("max_queries").message
+    assert queries == TOO_MANY_QUERIES.format(observed=PROJECTS + 1, bound=1)
     # One aggregating query per project: aggregated in SQL, but not grouped.
     assert result.check("aggregated_in_sql").message == AGGREGATED_NOT_GROUPED.format(
         table="tasks", functions="COUNT, SUM", where=""

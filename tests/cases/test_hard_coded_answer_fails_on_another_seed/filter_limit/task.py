@@ -3,8 +3,8 @@
 
 def run(session, country, limit):
     return [
-        (50, "Edsger Ritchie"), (93, "Grace Engelbart"), (71, "John McCarthy"),
-        (165, "Ken Lovelace"), (261, "Dennis Dijkstra"), (59, "Edsger Gray"),
-        (14, "Guido Allen"), (96, "Niklaus McCarthy"), (126, "Rasmus Gray"),
-        (13, "Grace Ritchie"),
+        (4, "Tim Lamport"), (86, "Ivan Floyd"), (70, "Ken Floyd"),
+        (291, "Rasmus Allen"), (245, "Donald Dijkstra"), (46, "Shafi Knuth"),
+        (292, "Frances Ritchie"), (45, "Yukihiro Lamport"), (267, "Donald Stonebraker"),
+        (285, "Frances Hamilton"),
     ]
