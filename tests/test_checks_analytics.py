@@ -23,6 +23,7 @@ from grader.checks.base import NOT_JUDGED
 from grader.checks.query import NO_READ, TOO_MANY_QUERIES, WRONG_RESULT
 from grader.checks.window import NOT_WINDOWED, ROWS_OVER_ANSWER, WINDOWED_OK
 from grader.course.catalog import Catalog
+from grader.databases.dataset import EMPTY_PROJECTS, SIZES
 from grader.domain import Project, Task
 from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
 from grader.results import ExerciseResult
@@ -31,10 +32,11 @@ from tests.recording import check, evaluation, record, seeded_engine
 
 SEED = 7
 EXERCISE = "window_report"
-#: Projects of the grading dataset (``small``), each with more than three tasks.
-ANSWER_ROWS = 60 * 3
+#: Projects of the grading dataset (``small``) that have tasks, each more than three.
+BUSY_PROJECTS = SIZES["small"].projects - int(SIZES["small"].projects * EMPTY_PROJECTS)
+ANSWER_ROWS = BUSY_PROJECTS * 3
 #: Tasks of the grading dataset.
-TASKS = 3000
+TASKS = SIZES["small"].tasks
 WRONG = WRONG_RESULT.split("{")[0]
 
 
