@@ -165,7 +165,7 @@ def _path_roots(job: Job) -> list[str]:
 
     roots = [str(Path(job.module_path).parent)]
     roots += [sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")]
-    return [*dict.fromkeys(roots), str(Path(__file__).parent.parent)]
+    return [*dict.fromkeys(roots), str(Path(__file__).parents[2])]
 
 
 def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) -> str:
@@ -183,7 +183,7 @@ def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) 
         if isinstance(exc, SyntaxError):
             shown = traceback.format_exception_only(type(exc), exc)[:-1]
             return shorten("".join(shown).rstrip("\n"), roots)
-        grader_dir = str(Path(__file__).parent) + "/"
+        grader_dir = str(Path(__file__).parents[1]) + "/"
         submission_dir = str(Path(job.module_path).parent) + "/"
         stack = [
             frame
