@@ -285,7 +285,7 @@ def discover(explicit: str | os.PathLike[str] | None = None, start: Path | None 
     for candidate in (here, *here.parents):
         if _has_exercises(candidate):
             return Catalog(candidate, FROM_CWD)
-    package_parent = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[2]  # grader/course/catalog.py
     if _has_exercises(package_parent):
         return Catalog(package_parent, FROM_PACKAGE)
     raise CatalogError(

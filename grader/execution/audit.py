@@ -175,7 +175,7 @@ def default_trusted_roots(extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The Python installation, its libraries, the grader package and ``extra``."""
     paths = sysconfig.get_paths()
     roots = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
-    roots.append(os.path.dirname(os.path.abspath(__file__)))
+    roots.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # grader/
     roots.extend(extra)
     return tuple(dict.fromkeys(os.path.realpath(r) + os.sep for r in roots if r))
 
