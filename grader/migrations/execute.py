@@ -53,15 +53,8 @@ from grader.execution.capture import QueryLog, capture
 from grader.execution.child import load_module, normalize
 from grader.execution.guard import SEALED_MODULES, Seal, tampering
 from grader.execution.run import Failure, FailureKind, Job, RunRecord
+from grader.migrations.project import MIGRATIONS_DIR, MODELS_FILE
 
-#: The models file of a migration exercise; it must define ``Base``.
-MODELS_FILE = "models.py"
-#: The Alembic configuration of a migration exercise.
-ALEMBIC_INI = "alembic.ini"
-#: The Alembic script folder (env.py, script.py.mako, versions/).
-MIGRATIONS_DIR = "migrations"
-#: The revisions folder, as the spec's ``editable`` names it.
-VERSIONS = "migrations/versions/"
 #: Modules besides the guard's whose objects the migration run relies on.
 SEALED_HERE = ("grader.migrations.execute", "grader.analysis.plan")
 #: Alembic's own bookkeeping table, left out of every comparison.
@@ -1037,29 +1030,3 @@ def execute(job: Job) -> RunRecord:
         log=report.lookup or QueryLog(),
         duration=time.perf_counter() - started,
     )
-
-
-def starter_copy(exercise: Path, oracle: Path, into: Path) -> Path:
-    """A private copy of the starter: its Alembic environment, revisions and models.
-
-    The environment (``alembic.ini``, ``env.py``, the script template) comes
-    from the exercise's folder in the catalog; the revisions and ``models.py``
-    from the pristine starter (``oracle``, the same folder in the instructor's
-    repository), as they are editable. The submission's editable files are
-    laid over such a copy (`stage`); the starter's history is run from a copy
-    too, as Alembic writes bytecode next to what it loads.
-    """
-    into.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(exercise / ALEMBIC_INI, into / ALEMBIC_INI)
-    skipped = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(
-        exercise / MIGRATIONS_DIR,
-        into / MIGRATIONS_DIR,
-        ignore=lambda folder, names: [
-            *skipped(folder, names),
-            *(["versions"] if Path(folder) == exercise / MIGRATIONS_DIR else []),
-        ],
-    )
-    shutil.copytree(oracle / VERSIONS, into / VERSIONS, ignore=skipped)
-    shutil.copyfile(oracle / MODELS_FILE, into / MODELS_FILE)
-    return into
