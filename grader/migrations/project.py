@@ -20,6 +20,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from alembic.config import Config
+from sqlalchemy import MetaData
+
 #: The models file of a migration exercise; it must define ``Base``.
 MODELS_FILE = "models.py"
 #: The Alembic configuration of a migration exercise.
@@ -95,3 +98,11 @@ def starter_copy(oracle: Path, into: Path) -> Path:
         shutil.copytree(oracle / VERSIONS, into / VERSIONS, ignore=_SKIPPED, dirs_exist_ok=True)
     shutil.copyfile(oracle / MODELS_FILE, into / MODELS_FILE)
     return into
+
+
+def alembic_config(project: Path, metadata: MetaData) -> Config:
+    """A Config for the exercise folder ``project``, handing env.py the models' metadata."""
+    config = Config()
+    config.set_main_option("script_location", str(project / MIGRATIONS_DIR))
+    config.attributes["target_metadata"] = metadata
+    return config
