@@ -1,18 +1,23 @@
 """The package's layout shows the one-way flow: no import cycle, stages import downwards only.
 
 Every import counts, those inside functions too (a lazy import is still a dependency); only
-imports under ``if TYPE_CHECKING:`` are left out, since they never run.
+imports under ``if TYPE_CHECKING:`` are left out, since they never run. The README's layout
+section lists the stage packages in the same order, and names nothing that is not there.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import grader
 
 PACKAGE_ROOT = Path(grader.__file__).parent
+README = PACKAGE_ROOT.parent / "README.md"
+#: The heading of the README's layout section; its first fenced block is the list.
+LAYOUT_HEADING = "### Layout"
 
 #: The stages, from the front ends down to the shared contract. A module may import its own
 #: stage and the stages below it, never one above. The README's layout section lists the same.
@@ -178,3 +183,84 @@ def test_stages_import_downwards_only() -> None:
         if target != "grader" and layer_of(target) < layer_of(name)
     )
     assert upward == []
+
+
+# -- the README's layout section --------------------------------------------------------
+
+
+def readme_layout(text: str) -> list[tuple[str, str]]:
+    """The entries of the layout section's first fenced block: (path, description).
+
+    An entry starts at a line that does not start with a blank; indented lines
+    continue its description.
+    """
+    _, found, section = text.partition(f"\n{LAYOUT_HEADING}\n")
+    assert found, f"the README has no {LAYOUT_HEADING!r} section"
+    block = re.search(r"^```\n(.*?)^```", section, re.S | re.M)
+    assert block is not None, f"the README's {LAYOUT_HEADING!r} section has no fenced block"
+    entries: list[tuple[str, str]] = []
+    for line in block.group(1).splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            path, description = entries[-1]
+            entries[-1] = (path, f"{description} {line.strip()}")
+        else:
+            path, _, description = line.partition(" ")
+            entries.append((path, description.strip()))
+    return entries
+
+
+def layout_problems(entries: list[tuple[str, str]], root: Path) -> list[str]:
+    """Paths the entries name that do not exist under ``root`` (the repository).
+
+    A description names modules (``name.py``) and folders (``name/``) of its
+    entry's package, or of the entry's folder when the entry is a module.
+    """
+    problems = []
+    for path, description in entries:
+        if not (root / path).exists():
+            problems.append(path)
+        base = path if path.endswith("/") else path.rpartition("/")[0] + "/"
+        for name in re.findall(r"(?<![\w/.`-])([A-Za-z_]\w*(?:\.py|/))", description):
+            if not (root / base / name).exists():
+                problems.append(f"{base}{name} (in the entry of {path})")
+    return problems
+
+
+def stage_packages() -> list[str]:
+    """The stage packages in flow order, as ``grader/<name>/``."""
+    return [
+        prefix.replace(".", "/") + "/"
+        for layer in LAYERS
+        for prefix in layer
+        if (PACKAGE_ROOT.parent / prefix.replace(".", "/") / "__init__.py").is_file()
+        and prefix != "grader"
+    ]
+
+
+def test_the_layout_reader_catches_a_name_that_is_not_there(tmp_path: Path) -> None:
+    (tmp_path / "grader" / "a").mkdir(parents=True)
+    (tmp_path / "grader" / "a" / "one.py").write_text("", encoding="utf-8")
+    text = (
+        f"# x\n\n{LAYOUT_HEADING}\n\n```\ngrader/a/   holds one.py and\n"
+        "            two.py\ngrader/b/   gone\n```\n"
+    )
+    entries = readme_layout(text)
+    assert entries == [("grader/a/", "holds one.py and two.py"), ("grader/b/", "gone")]
+    assert layout_problems(entries, tmp_path) == [
+        "grader/a/two.py (in the entry of grader/a/)",
+        "grader/b/",
+    ]
+
+
+def test_readme_layout_names_only_what_exists() -> None:
+    entries = readme_layout(README.read_text(encoding="utf-8"))
+    assert layout_problems(entries, PACKAGE_ROOT.parent) == []
+
+
+def test_readme_layout_lists_every_stage_package_in_flow_order() -> None:
+    packages = sorted(f"grader/{p.parent.name}/" for p in PACKAGE_ROOT.glob("*/__init__.py"))
+    assert sorted(stage_packages()) == packages, "a package of grader/ is in no stage of LAYERS"
+    listed = [path for path, _ in readme_layout(README.read_text(encoding="utf-8"))]
+    assert [p for p in listed if p in packages] == stage_packages()

@@ -21,24 +21,20 @@ from grader.checks.migration import DataPreserved, row_differences
 from grader.course.catalog import Catalog
 from grader.course.spec import CheckSpec
 from grader.errors import SpecError
-from grader.migrations.execute import (
+from grader.migrations.comparison import compare_models
+from grader.migrations.history import (
     HISTORY_BROKEN,
     MULTIPLE_HEADS,
     NO_MIGRATION,
     NO_VERSIONS_FOLDER,
     STARTER_MISSING,
-    ColumnState,
-    DatabaseState,
     History,
-    IndexState,
     Revision,
-    TableState,
     body_is_empty,
     code_fingerprint,
-    compare_models,
     read_history,
-    snapshot,
 )
+from grader.migrations.state import ColumnState, DatabaseState, IndexState, TableState, snapshot
 
 STARTER_HEAD = "4d1c6a0e2b17"
 STARTER_FILE = f"{STARTER_HEAD}_create_users_and_tasks.py"

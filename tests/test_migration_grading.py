@@ -53,16 +53,13 @@ from grader.execution.guard import TAMPERING
 from grader.execution.run import RunRecord
 from grader.grading.migration import HISTORY_NOT_JUDGED
 from grader.grading.runner import GradeOptions, GradingSession, grade, open_session
-from grader.migrations.execute import (
+from grader.migrations.history import (
     HISTORY_BROKEN,
     MULTIPLE_HEADS,
     NO_MIGRATION,
     NO_VERSIONS_FOLDER,
-    NOT_RENDERED,
-    SQUAWK_MISSING,
-    LintFinding,
-    squawk_binary,
 )
+from grader.migrations.lint import NOT_RENDERED, SQUAWK_MISSING, LintFinding, squawk_binary
 from grader.results import ExerciseResult, Outcome
 from tests.conftest import case_dir
 from tests.recording import check as make_check

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine, make_url
 from grader.databases import dataset
 from grader.databases.backend import backend_for
 from grader.databases.dataset import DatasetSize
+from grader.databases.postgresql import _copy_field
 from grader.databases.server import (
     HOST,
     MAX_NAME,
@@ -50,7 +51,6 @@ from grader.databases.server import (
     UNREACHABLE,
     ScratchName,
     ServerBackend,
-    _copy_field,
     process_alive,
     scratch_name,
     template_name,

@@ -1,12 +1,13 @@
 """The student release: a template repository, and the Gradescope autograder zip.
 
 `release` writes what students get: the exercises (starters, specs, hooks,
-task READMEs), the grading engine itself (vendored in ``grader/``, so the
-release needs nothing but PyPI packages), a project file whose pytest
-configuration switches the ormgrade plugin on, pristine starters under
-``.ormgrade/oracle/`` (the correctness oracle), a student README, the GitHub
-Classroom workflow, and ``.ormgrade/manifest.json`` with the checksums of
-everything the student must not edit.
+task READMEs; under a migration exercise the shared Alembic scaffold, so
+that it is a complete, runnable Alembic project), the grading engine itself
+(vendored in ``grader/``, so the release needs nothing but PyPI packages), a
+project file whose pytest configuration switches the ormgrade plugin on,
+pristine starters under ``.ormgrade/oracle/`` (the correctness oracle), a
+student README, the GitHub Classroom workflow, and ``.ormgrade/manifest.json``
+with the checksums of everything the student must not edit.
 
 `gradescope_bundle` packs the same catalog with ``setup.sh`` and
 ``run_autograder`` into the zip Gradescope builds its autograder from.
@@ -41,6 +42,7 @@ from grader.course.manifest import MANIFEST_FILE, Manifest, build_manifest
 from grader.course.schema_page import SCHEMA_PAGE, render_schema
 from grader.course.spec import ExerciseSpec
 from grader.errors import OrmgradeError, UsageError
+from grader.migrations.project import lay_scaffold
 from grader.report.classroom import encode_result
 
 #: The command that installs a released repository (its README's, and the workflow's).
@@ -65,6 +67,8 @@ UNPROTECTED = ("README.md", ".gitignore")
 IGNORED_NAMES = ("__pycache__", "*.pyc", "*.pyo", ".DS_Store", ".pytest_cache", ".mypy_cache")
 #: Extra requirement of a released repository: the test runner that grades it.
 TEST_RUNNER_REQUIREMENT = "pytest>=8"
+#: The exercise kind whose released folder gets the Alembic scaffold laid in.
+MIGRATION_KIND = "migration"
 #: Files of the Gradescope zip, from the release, besides the scripts.
 BUNDLE_PARTS = (ENGINE_DIR, "exercises", ".ormgrade")
 
@@ -406,6 +410,9 @@ def _write_release(catalog: Catalog, out_dir: Path, specs: list[ExerciseSpec]) -
         target = out_dir / "exercises" / spec.id
         oracle = catalog.oracle_dir(spec.id)
         shutil.copytree(spec.directory, target, ignore=_ignore)
+        if spec.kind == MIGRATION_KIND:
+            # A runnable Alembic project: the shared scaffold under the exercise's own files.
+            lay_scaffold(target)
         # The starter students edit is the pristine one, whatever the catalog's copy holds.
         if oracle.resolve() != spec.directory.resolve():
             _copy_editable(oracle, target, spec.editable)

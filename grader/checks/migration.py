@@ -16,16 +16,13 @@ from typing import TYPE_CHECKING, Any
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import IndexUsed
 from grader.errors import SpecError
-from grader.migrations.execute import (
-    HISTORY_BROKEN,
-    MULTIPLE_HEADS,
-    SQUAWK_MISSING,
-    STARTER_MISSING,
-)
+from grader.migrations.history import HISTORY_BROKEN, MULTIPLE_HEADS, STARTER_MISSING
+from grader.migrations.lint import SQUAWK_MISSING
 from grader.results import Evidence
 
 if TYPE_CHECKING:
-    from grader.migrations.execute import DatabaseState, MigrationReport, TableState
+    from grader.migrations.execute import MigrationReport
+    from grader.migrations.state import DatabaseState, TableState
 
 # -- why a step could not be judged -------------------------------------------------
 NOT_RUN = "not judged: {reason}"

@@ -52,6 +52,7 @@ from grader.databases.backend import backend_for
 from grader.errors import SubmissionError, UsageError
 from grader.execution.platform import current
 from grader.grading.runner import GradeOptions, grade, new_seed, open_session
+from grader.migrations.project import scaffold_files
 from grader.results import GradeReport, Outcome, from_json, to_json, write_atomic
 
 #: grade-all's record of its seed and settings, in the results folder's state folder.
@@ -298,7 +299,8 @@ def catalog_fingerprint(catalog: Catalog, specs: Iterable[ExerciseSpec]) -> str:
     """A digest of everything the catalog contributes to grading ``specs``.
 
     The spec, the starter that serves as oracle and the hooks: every file of
-    each exercise's folder and of its pristine oracle copy.
+    each exercise's folder and of its pristine oracle copy; for a migration
+    exercise, the Alembic scaffold laid under it too.
     """
     digest = hashlib.sha256()
     for spec in specs:
@@ -306,6 +308,9 @@ def catalog_fingerprint(catalog: Catalog, specs: Iterable[ExerciseSpec]) -> str:
             if folder.is_dir():
                 for path in _files_under(folder):
                     _hash_file(digest, path, f"{spec.id}:{path.relative_to(folder)}")
+        if spec.kind == "migration":
+            for name, path in scaffold_files().items():
+                _hash_file(digest, path, f"{spec.id}:scaffold:{name}")
     return digest.hexdigest()
 
 

@@ -4,7 +4,7 @@ A submission is a folder: a student repository (holding ``exercises/<id>/``),
 a folder of exercise folders (like ``solutions/``), or one exercise's folder.
 It may also be made of Jupyter notebooks: one ``.ipynb`` file, or a folder of
 ``<id>.ipynb`` files; a notebook's cell tagged ``solution`` stands for
-``task.py`` (see `grader.notebook`). Everything else comes from the catalog, so
+``task.py`` (see `grader.course.notebook`). Everything else comes from the catalog, so
 editing tests, specs or the grader in a student copy changes nothing about the
 grade.
 """
@@ -142,7 +142,7 @@ def notebook_for(submission: Path, exercise_id: str) -> Path | None:
 def locate_in_notebook(notebook: Path, spec: ExerciseSpec, submission: Path) -> SubmissionFiles:
     """The editable file of ``spec`` from the solution cell of ``notebook``.
 
-    Every way the notebook cannot be graded (see `grader.notebook.read_solution`)
+    Every way the notebook cannot be graded (see `grader.course.notebook.read_solution`)
     becomes a problem of the result, never an exception.
     """
 

@@ -48,11 +48,18 @@ def backend_for(url: str | None, work_dir: Path | None = None) -> Backend:
 
 
 def _server_backend(name: str) -> Callable[[str], Backend] | None:
+    """The server backend of the SQLAlchemy backend ``name`` (MariaDB answers to "mysql" too)."""
     try:
-        from grader.databases import server as server_database
+        from grader.databases.mysql import MySQLBackend
+        from grader.databases.postgresql import PostgreSQLBackend
     except ImportError:
         return None
-    return server_database.BACKENDS.get(name)
+    backends: dict[str, Callable[[str], Backend]] = {
+        "postgresql": PostgreSQLBackend,
+        "mysql": MySQLBackend,
+        "mariadb": MySQLBackend,
+    }
+    return backends.get(name)
 
 
 @contextmanager

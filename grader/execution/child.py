@@ -48,6 +48,8 @@ from grader.execution.run import Failure, FailureKind, Job, RunRecord
 MAX_ITEMS = 2_000_000
 #: Lines of a traceback kept in a failure.
 TRACEBACK_LINES = 14
+#: The grader package: its frames are left out of a submission's traceback.
+GRADER_DIR = Path(__file__).parents[1]
 #: Characters of an exception's message kept in a failure.
 MESSAGE_CHARS = 500
 
@@ -165,7 +167,7 @@ def _path_roots(job: Job) -> list[str]:
 
     roots = [str(Path(job.module_path).parent)]
     roots += [sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")]
-    return [*dict.fromkeys(roots), str(Path(__file__).parents[2])]
+    return [*dict.fromkeys(roots), str(GRADER_DIR.parent)]
 
 
 def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) -> str:
@@ -183,7 +185,7 @@ def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) 
         if isinstance(exc, SyntaxError):
             shown = traceback.format_exception_only(type(exc), exc)[:-1]
             return shorten("".join(shown).rstrip("\n"), roots)
-        grader_dir = str(Path(__file__).parents[1]) + "/"
+        grader_dir = str(GRADER_DIR) + "/"
         submission_dir = str(Path(job.module_path).parent) + "/"
         stack = [
             frame

@@ -1,8 +1,9 @@
 """The migration exercise kind: stage the submission, run it in a child, judge.
 
 A submission's ``models.py`` and ``migrations/versions/`` are laid over a
-private copy of the starter (its Alembic environment, revisions and models
-come from the catalog), and `grader.migrations.execute.execute` runs the lot in a
+private copy of the starter (the shared Alembic scaffold of
+`grader.migrations.project`, with the revisions and models of the catalog's
+pristine starter), and `grader.migrations.execute.execute` runs the lot in a
 sandboxed child on a fresh database from the session's backend. The checks
 of `grader.checks.migration` judge the `MigrationReport` that comes back;
 the results are those of every other exercise kind.
@@ -27,7 +28,8 @@ from grader.errors import SpecError
 from grader.execution.run import Job, RunRecord
 from grader.execution.sandbox import run_job
 from grader.grading.session import EXERCISE_KINDS, GradingSession, crash_message, failed_result
-from grader.migrations.execute import MODELS_FILE, VERSIONS, MigrationReport, execute, starter_copy
+from grader.migrations.execute import MigrationReport, execute
+from grader.migrations.project import MODELS_FILE, VERSIONS, starter_copy
 from grader.results import CheckResult, ExerciseResult, Outcome
 
 #: The dataset size of the empty database a run starts from: the backend keys
@@ -60,8 +62,8 @@ def grade_migration_exercise(
     template = session.backend.template(size_named(EMPTY_SIZE), session.seed, MetaData())
     with tempfile.TemporaryDirectory(prefix=f"ormgrade-{spec.id}-") as scratch:
         work = Path(scratch)
-        starter_run = starter_copy(spec.directory, starter, work / "starter")
-        project = stage(found, starter_copy(spec.directory, starter, work / "project"))
+        starter_run = starter_copy(starter, work / "starter")
+        project = stage(found, starter_copy(starter, work / "project"))
         url = session.backend.copy(template)
         try:
             job = Job(
