@@ -24,6 +24,7 @@ from grader.checks import migration as _migration  # noqa: F401  isort: skip
 from grader.checks import memory as _memory  # noqa: F401  isort: skip
 from grader.checks import write as _write  # noqa: F401  isort: skip
 from grader.checks import routing as _routing  # noqa: F401  isort: skip
+from grader.checks import partition as _partition  # noqa: F401  isort: skip
 
 __all__ = [
     "CHECK_KINDS",
