@@ -81,7 +81,7 @@ class ReleaseError(OrmgradeError):
     """A release cannot be made safely (it would hand out a solution)."""
 
 
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _environment() -> jinja2.Environment:
