@@ -462,6 +462,9 @@ def teaching_on(catalog: Catalog, quick: bool, ids: list[str], url: str | None) 
         for spec in catalog.select(ids):
             if spec.kind != "query":
                 continue
+            if not spec.runs_on(backend.dialect):
+                print(f"skipped: {spec.not_on(backend.dialect)}\n")
+                continue
             size_name = spec.options.get("bench_dataset", "large")
             if quick:
                 size_name = "small"

@@ -327,6 +327,8 @@ def verify_command(
         click.echo(f"{side:<8} {result.id:<28} {result.score:>3}/{result.max_score:<3}")
 
     found = verify(cat, ids, GradeOptions(seed=seed, db_url=db_url), progress=progress)
+    for reason in found.left_out:
+        click.echo(_style(f"skipped: {reason}", dim=True))
     for problem in found.problems:
         click.echo(
             _style(f"problem: {problem.exercise_id} ({problem.side}): {problem.message}", fg="red")

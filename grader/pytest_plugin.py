@@ -203,8 +203,12 @@ class CheckItem(pytest.Item):
         self.result: ExerciseResult | None = None
 
     def setup(self) -> None:
+        state = self.config.stash[state_key]
+        dialect = state.open().backend.dialect
+        if not self.spec.runs_on(dialect):
+            pytest.skip(self.spec.not_on(dialect))
         # Grading happens here, so a grader error shows as ERROR, not as FAILED.
-        result = self.config.stash[state_key].result(self.spec)
+        result = state.result(self.spec)
         self.result = result
         if result.outcome is Outcome.GRADER_ERROR:
             raise GraderFailure(result.error or "grader error")

@@ -66,6 +66,9 @@ def session(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[Gradin
 
 
 def graded(session: GradingSession, catalog: Catalog, root: str, variant: str, exercise: str):
+    spec = catalog.spec(exercise)
+    if not spec.runs_on(session.backend.dialect):
+        pytest.skip(spec.not_on(session.backend.dialect))
     report = grade(case_dir(root) / variant, catalog, [exercise], session=session)
     (result,) = report.exercises
     assert result.outcome is Outcome.GRADED, result.error

@@ -27,6 +27,7 @@ READ_IDS = [
     "aggregate_report",
     "join_types",
     "window_report",
+    "partition_pruning",
 ]
 #: Exercises whose figure was measured on SQLite (the README says so).
 WRITE_IDS = [

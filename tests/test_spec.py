@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from grader.course.catalog import Catalog, discover
 from grader.course.spec import (
     BOOLEAN,
     DATASET,
+    DIALECTS,
+    DIALECTS_WITHOUT_REASON,
     DID_YOU_MEAN,
     DUPLICATE_CHECK,
     EDITABLE,
@@ -19,6 +22,7 @@ from grader.course.spec import (
     HOOKS_FILE,
     KINDS,
     MISSING_KEY,
+    NOT_ON_DIALECT,
     POSITIVE_SECONDS,
     SPEC_KEYS,
     TABLE,
@@ -371,3 +375,39 @@ def test_oracle_prefers_the_pristine_starter(tmp_path: Path) -> None:
     pristine.mkdir(parents=True)
     (pristine / "task.py").write_bytes((folder / "task.py").read_bytes())
     assert catalog.oracle_dir("demo") == pristine
+
+
+ON_SERVERS = GOOD.replace(
+    'title = "Demo"',
+    'title = "Demo"\ndialects = ["postgresql", "mysql"]\n'
+    'dialects_reason = "SQLite cannot partition a table."',
+)
+
+
+def test_dialects_name_where_an_exercise_runs_and_why_not_elsewhere(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, ON_SERVERS))
+    assert spec.dialects == ("postgresql", "mysql")
+    assert spec.runs_on("mysql") and not spec.runs_on("sqlite")
+    assert spec.not_on("sqlite") == NOT_ON_DIALECT.format(
+        id="demo",
+        dialect="sqlite",
+        dialects="postgresql, mysql",
+        reason="SQLite cannot partition a table.",
+    )
+    plain = load_spec(write_spec(tmp_path, GOOD.replace('"demo"', '"plain"'), "plain"))
+    assert plain.dialects == () and all(plain.runs_on(d) for d in DIALECTS)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ('"postgresql", "mysql"', '"oracle"', "dialects: expected a non-empty array"),
+        ('"postgresql", "mysql"', "", "dialects: expected a non-empty array"),
+        ('"postgresql", "mysql"', '"mysql", "mysql"', "dialects: expected a non-empty array"),
+        ("SQLite cannot partition a table.", "no", "dialects_reason: expected a sentence"),
+        ('dialects_reason = "SQLite cannot partition a table."', "", DIALECTS_WITHOUT_REASON),
+    ],
+)
+def test_bad_dialects_are_refused(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(problem)):
+        load_spec(write_spec(tmp_path, ON_SERVERS.replace(old, new)))

@@ -6,7 +6,8 @@ nodes, MySQL and MariaDB ``EXPLAIN`` with a table of one row per table access.
 A reader per dialect runs the statement's EXPLAIN with the statement's own
 parameters and parses the answer into a :class:`Plan`: a flat, depth-annotated
 tuple of :class:`PlanNode`, each saying which table a step reads, how
-(:class:`Access`) and through which index. Checks judge index usage from this
+(:class:`Access`), through which index and, on a partitioned table, which of
+its partitions. Checks judge index usage from this
 model alone; students are shown :meth:`Plan.render`, the plan laid out the way
 their database prints it.
 """
@@ -102,6 +103,11 @@ class PlanNode:
     """The database's own words for this step, to show the student."""
     depth: int = 0
     """Nesting level in the plan tree; 0 for top-level steps."""
+    partitions: tuple[str, ...] = ()
+    """The partitions of ``table`` the step reads, named as the database names them
+    (PostgreSQL: the partition's own table, ``table`` being its partitioned root;
+    MariaDB/MySQL: the ``partitions`` column, ``p2024_03``); empty when the table
+    is not partitioned."""
 
     @property
     def uses_index(self) -> bool:
@@ -124,6 +130,17 @@ class Plan:
         """Return the steps that read ``table`` (its real name, any case)."""
         wanted = table.lower()
         return tuple(node for node in self.nodes if node.table == wanted)
+
+    def partitions_of(self, table: str) -> tuple[str, ...]:
+        """Return the partitions of ``table`` the plan reads, each once, in plan order.
+
+        Empty when the plan reads no partition of it: the table is not
+        partitioned, or the database pruned every partition.
+        """
+        found: dict[str, None] = {}
+        for node in self.for_table(table):
+            found.update(dict.fromkeys(node.partitions))
+        return tuple(found)
 
     def full_scans(self) -> tuple[PlanNode, ...]:
         """Return the steps that read a whole table."""
@@ -151,7 +168,14 @@ class PlanReader(Protocol):
         """Run EXPLAIN for ``sql`` with its driver-level ``params`` and parse the answer."""
         ...
 
-    def parse(self, raw: Any, aliases: Mapping[str, str] | None = None) -> Plan:
+    def parse(
+        self,
+        raw: Any,
+        aliases: Mapping[str, str] | None = None,
+        *,
+        primary_keys: Collection[str] = (),
+        partition_of: Mapping[str, str] | None = None,
+    ) -> Plan:
         """Parse EXPLAIN output already fetched, resolving table aliases through ``aliases``."""
         ...
 
@@ -362,14 +386,17 @@ class _Reader:
         _require_explainable(sql)
         known = {**table_aliases(sql), **_normalize_aliases(aliases)}
         try:
-            result = connection.exec_driver_sql(self._explain_prefix + sql, _driver_params(params))
+            result = connection.exec_driver_sql(
+                self._prefix(connection) + sql, _driver_params(params)
+            )
             raw = self._fetch(result)
             primary_keys = self._primary_keys(connection, raw)
+            partition_of = self._partition_of(connection, raw)
         except sa_exc.SQLAlchemyError as error:
             raise PlanError(
                 f"{self.dialect} could not explain the statement: {_reason(error)}"
             ) from error
-        return self._build(raw, known, primary_keys)
+        return self._build(raw, known, primary_keys, partition_of)
 
     def parse(
         self,
@@ -377,6 +404,7 @@ class _Reader:
         aliases: Mapping[str, str] | None = None,
         *,
         primary_keys: Collection[str] = (),
+        partition_of: Mapping[str, str] | None = None,
     ) -> Plan:
         """Parse EXPLAIN output already fetched.
 
@@ -386,11 +414,22 @@ class _Reader:
             aliases: Alias to real table name, for plans that name tables by alias.
             primary_keys: Names of indexes known to be primary keys, beyond the
                 ones the dialect names recognisably.
+            partition_of: Partition to its partitioned table, for plans that
+                name the partition read (PostgreSQL); the catalog tells when
+                explaining live.
 
         Raises:
             PlanError: ``raw`` is not EXPLAIN output of this dialect.
         """
-        return self._build(raw, _normalize_aliases(aliases), frozenset(primary_keys))
+        return self._build(
+            raw,
+            _normalize_aliases(aliases),
+            frozenset(primary_keys),
+            _normalize_aliases(partition_of),
+        )
+
+    def _prefix(self, connection: sqlalchemy.engine.Connection) -> str:
+        return self._explain_prefix
 
     def _fetch(self, result: sqlalchemy.engine.CursorResult[Any]) -> Any:
         raise NotImplementedError
@@ -398,7 +437,16 @@ class _Reader:
     def _primary_keys(self, connection: sqlalchemy.engine.Connection, raw: Any) -> frozenset[str]:
         return frozenset()
 
-    def _build(self, raw: Any, aliases: Mapping[str, str], primary_keys: frozenset[str]) -> Plan:
+    def _partition_of(self, connection: sqlalchemy.engine.Connection, raw: Any) -> dict[str, str]:
+        return {}
+
+    def _build(
+        self,
+        raw: Any,
+        aliases: Mapping[str, str],
+        primary_keys: frozenset[str],
+        partition_of: Mapping[str, str],
+    ) -> Plan:
         raise NotImplementedError
 
 
@@ -458,7 +506,13 @@ class SQLitePlanReader(_Reader):
         )
         return frozenset(str(name) for name in result.scalars()) & names
 
-    def _build(self, raw: Any, aliases: Mapping[str, str], primary_keys: frozenset[str]) -> Plan:
+    def _build(
+        self,
+        raw: Any,
+        aliases: Mapping[str, str],
+        primary_keys: frozenset[str],
+        partition_of: Mapping[str, str],
+    ) -> Plan:
         rows = _sqlite_rows(raw)
         results = {
             found.group("name").lower()
@@ -584,11 +638,19 @@ _PG_CONDITIONS = (
     "Join Filter",
     "One-Time Filter",
     "Filter",
+    "Subplans Removed",
 )
 _PG_AGGREGATES = {"Hashed": "HashAggregate", "Sorted": "GroupAggregate", "Mixed": "MixedAggregate"}
 _PG_JOINS = {"Hash Join", "Merge Join", "Nested Loop"}
 _PG_INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
 _PG_BITMAP_PARENTS = {"Bitmap Heap Scan", "BitmapAnd", "BitmapOr"}
+# pg_partition_root (PostgreSQL 12+) climbs every level of a partition tree.
+_PG_PARTITION_ROOTS = sqlalchemy.text(
+    "SELECT c.relname, pg_catalog.pg_partition_root(c.oid)::regclass::text"
+    " FROM pg_catalog.pg_class AS c"
+    " WHERE c.relispartition AND c.relkind = 'r' AND c.relname IN :names"
+    " AND pg_catalog.pg_table_is_visible(c.oid)"
+).bindparams(sqlalchemy.bindparam("names", expanding=True))
 _PG_PRIMARY_KEYS = sqlalchemy.text(
     "SELECT c.relname FROM pg_catalog.pg_index AS i"
     " JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid"
@@ -596,11 +658,24 @@ _PG_PRIMARY_KEYS = sqlalchemy.text(
 ).bindparams(sqlalchemy.bindparam("names", expanding=True))
 
 
+@dataclass(frozen=True)
+class _PGFacts:
+    """What the catalog (or the caller) tells about the names a PostgreSQL plan shows."""
+
+    aliases: Mapping[str, str]
+    primary_keys: frozenset[str]
+    partition_of: Mapping[str, str]
+
+
 class PostgreSQLPlanReader(_Reader):
     """Reads ``EXPLAIN (FORMAT JSON)``: the JSON document, parsed or as text.
 
     An index is taken for the primary key when its name ends in ``_pkey``
-    (PostgreSQL's default) or, when explaining live, the catalog says so.
+    (PostgreSQL's default) or, when explaining live, the catalog says so. A
+    scan of a partition is a step on its partitioned table that reads that
+    partition; the catalog (or ``partition_of``) says which table that is.
+    Partitions pruned when the executor starts (run-time pruning) are left out
+    of the plan: PostgreSQL counts them as ``Subplans Removed``.
     """
 
     dialect = "postgresql"
@@ -617,10 +692,30 @@ class PostgreSQLPlanReader(_Reader):
             return frozenset()
         return frozenset(connection.execute(_PG_PRIMARY_KEYS, {"names": names}).scalars())
 
-    def _build(self, raw: Any, aliases: Mapping[str, str], primary_keys: frozenset[str]) -> Plan:
+    def _partition_of(self, connection: sqlalchemy.engine.Connection, raw: Any) -> dict[str, str]:
+        names = sorted(
+            {
+                str(node["Relation Name"])
+                for node, _ in _pg_walk(_pg_root(raw))
+                if "Relation Name" in node
+            }
+        )
+        if not names:
+            return {}
+        found = connection.execute(_PG_PARTITION_ROOTS, {"names": names}).all()
+        return {str(partition).lower(): str(root).lower() for partition, root in found}
+
+    def _build(
+        self,
+        raw: Any,
+        aliases: Mapping[str, str],
+        primary_keys: frozenset[str],
+        partition_of: Mapping[str, str],
+    ) -> Plan:
         nodes: list[PlanNode] = []
         lines: list[str] = []
-        self._visit(_pg_root(raw), 0, 0, None, aliases, primary_keys, nodes, lines)
+        facts = _PGFacts(aliases, primary_keys, partition_of)
+        self._visit(_pg_root(raw), 0, 0, None, facts, nodes, lines)
         return Plan(dialect=self.dialect, nodes=tuple(nodes), raw="\n".join(lines))
 
     def _visit(
@@ -628,9 +723,8 @@ class PostgreSQLPlanReader(_Reader):
         node: Mapping[str, Any],
         depth: int,
         indent: int,
-        heap: tuple[str | None, str | None] | None,
-        aliases: Mapping[str, str],
-        primary_keys: frozenset[str],
+        heap: tuple[str | None, str | None, tuple[str, ...]] | None,
+        facts: _PGFacts,
         nodes: list[PlanNode],
         lines: list[str],
     ) -> None:
@@ -649,15 +743,15 @@ class PostgreSQLPlanReader(_Reader):
         conditions = [f"{key}: {_pg_value(node[key])}" for key in _PG_CONDITIONS if key in node]
         lines.extend("  " * indent + condition for condition in conditions)
         detail = "; ".join([header, *conditions])
-        nodes.append(_pg_node(node, detail, depth, heap, aliases, primary_keys))
+        nodes.append(_pg_node(node, detail, depth, heap, facts))
 
         kind = node.get("Node Type")
         if kind == "Bitmap Heap Scan":
-            heap = (_lower(node.get("Relation Name")), _pg_alias(node))
+            heap = (nodes[-1].table, nodes[-1].alias, nodes[-1].partitions)
         elif kind not in _PG_BITMAP_PARENTS:
             heap = None
         for child in _pg_children(node):
-            self._visit(child, depth + 1, indent, heap, aliases, primary_keys, nodes, lines)
+            self._visit(child, depth + 1, indent, heap, facts, nodes, lines)
 
 
 def _pg_root(raw: Any) -> Mapping[str, Any]:
@@ -745,12 +839,15 @@ def _pg_node(
     node: Mapping[str, Any],
     detail: str,
     depth: int,
-    heap: tuple[str | None, str | None] | None,
-    aliases: Mapping[str, str],
-    primary_keys: frozenset[str],
+    heap: tuple[str | None, str | None, tuple[str, ...]] | None,
+    facts: _PGFacts,
 ) -> PlanNode:
+    aliases, primary_keys = facts.aliases, facts.primary_keys
     kind = node.get("Node Type")
     table, alias = _lower(node.get("Relation Name")), _pg_alias(node)
+    partitions: tuple[str, ...] = ()
+    if table is not None and table in facts.partition_of:
+        table, partitions = facts.partition_of[table], (table,)
     index = str(node["Index Name"]) if "Index Name" in node else None
     if table is None and alias is not None:
         # A subquery or CTE result, known by its alias only.
@@ -759,7 +856,7 @@ def _pg_node(
         access = Access.FULL_SCAN
     elif kind in _PG_INDEX_SCANS:
         if kind == "Bitmap Index Scan" and heap is not None:
-            table, alias = heap
+            table, alias, partitions = heap
         if kind != "Bitmap Index Scan" and "Index Cond" not in node:
             access = Access.INDEX_SCAN
         elif index is not None and (index in primary_keys or index.endswith("_pkey")):
@@ -772,7 +869,7 @@ def _pg_node(
         access = Access.TEMP_BTREE
     else:
         access = Access.OTHER
-    return PlanNode(access, table, alias, index, detail, depth)
+    return PlanNode(access, table, alias, index, detail, depth, partitions)
 
 
 # --- MySQL / MariaDB ------------------------------------------------------------------
@@ -789,6 +886,7 @@ _MARIADB_COLUMNS = (
     "rows",
     "Extra",
 )
+_MARIADB_PARTITIONS_COLUMNS = (*_MARIADB_COLUMNS[:3], "partitions", *_MARIADB_COLUMNS[3:])
 _MYSQL_COLUMNS = (*_MARIADB_COLUMNS[:3], "partitions", *_MARIADB_COLUMNS[3:9], "filtered", "Extra")
 _MYSQL_SEARCHES = {
     "const",
@@ -809,19 +907,34 @@ class MySQLPlanReader(_Reader):
     """Reads tabular ``EXPLAIN`` of MySQL and MariaDB.
 
     Rows are mappings keyed by column name, or sequences in the column order of
-    MariaDB (10 columns) or MySQL 8 (12 columns, with partitions and filtered).
-    The ``table`` column shows aliases, resolved through the alias map;
-    ``<derived2>``, ``<subquery2>`` and ``<union1,2>`` read no table of the schema.
+    MariaDB (10 columns; 11 with ``EXPLAIN PARTITIONS``) or MySQL 8 (12 columns,
+    with partitions and filtered). The ``table`` column shows aliases, resolved
+    through the alias map; ``<derived2>``, ``<subquery2>`` and ``<union1,2>``
+    read no table of the schema. The ``partitions`` column (``p2024_02,p2024_03``)
+    names the partitions a step reads; it is shown only when some step has one.
     """
 
     dialect = "mysql"
     _explain_prefix = "EXPLAIN "
 
+    def _prefix(self, connection: sqlalchemy.engine.Connection) -> str:
+        # MariaDB shows the partitions column only when asked; MySQL 8 always
+        # shows it and refuses the PARTITIONS keyword.
+        if getattr(connection.dialect, "is_mariadb", False):
+            return "EXPLAIN PARTITIONS "
+        return self._explain_prefix
+
     def _fetch(self, result: sqlalchemy.engine.CursorResult[Any]) -> Any:
         columns = list(result.keys())
         return [dict(zip(columns, row, strict=True)) for row in result]
 
-    def _build(self, raw: Any, aliases: Mapping[str, str], primary_keys: frozenset[str]) -> Plan:
+    def _build(
+        self,
+        raw: Any,
+        aliases: Mapping[str, str],
+        primary_keys: frozenset[str],
+        partition_of: Mapping[str, str],
+    ) -> Plan:
         rows = _mysql_rows(raw)
         nodes: list[PlanNode] = []
         for row in rows:
@@ -837,9 +950,13 @@ def _mysql_rows(raw: Any) -> list[dict[str, Any]]:
         if isinstance(row, Mapping):
             rows.append({str(key): value for key, value in row.items()})
         elif isinstance(row, Sequence) and not isinstance(row, str | bytes):
-            columns = {10: _MARIADB_COLUMNS, 12: _MYSQL_COLUMNS}.get(len(row))
+            columns = {
+                10: _MARIADB_COLUMNS,
+                11: _MARIADB_PARTITIONS_COLUMNS,
+                12: _MYSQL_COLUMNS,
+            }.get(len(row))
             if columns is None:
-                raise PlanError(f"MySQL EXPLAIN row has {len(row)} columns, expected 10 or 12")
+                raise PlanError(f"MySQL EXPLAIN row has {len(row)} columns, expected 10, 11 or 12")
             rows.append(dict(zip(columns, row, strict=True)))
         else:
             raise PlanError(f"MySQL EXPLAIN row must be a mapping or a sequence, not {row!r}")
@@ -884,7 +1001,12 @@ def _mysql_nodes(row: Mapping[str, Any], aliases: Mapping[str, str]) -> list[Pla
     facts += [f"{label}={column[label]}" for label in ("key", "ref", "rows") if column.get(label)]
     where = f"{select_type} {name}".strip()
     detail = f"{where}: {', '.join(facts)}" + (f" ({'; '.join(extras)})" if extras else "")
-    nodes = [PlanNode(access, table, alias, str(key) if key else None, detail, depth)]
+    partitions = tuple(
+        part.strip() for part in str(column.get("partitions") or "").split(",") if part.strip()
+    )
+    if partitions:
+        detail += f" [partitions {','.join(partitions)}]"
+    nodes = [PlanNode(access, table, alias, str(key) if key else None, detail, depth, partitions)]
     sorts = [extra for extra in extras if extra.startswith(_MYSQL_SORTS)]
     if sorts:
         nodes.append(
@@ -897,6 +1019,9 @@ def _mysql_table(rows: list[dict[str, Any]]) -> str:
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns)
+    if all(row.get("partitions") is None for row in rows):
+        # No partitioned table read: the plan as a plain EXPLAIN prints it.
+        columns = [c for c in columns if c != "partitions"]
     if not columns:
         return ""
     cells = [columns] + [

@@ -511,7 +511,8 @@ def analyse(
 
     A mutant stops being graded on the first seed that costs it a point; a
     mutant that earns full marks on every seed survives, unless the spec
-    declares it equivalent on this dialect.
+    declares it equivalent on this dialect. An exercise whose spec leaves this
+    dialect out is left out of the analysis too.
     """
     seeds = tuple(seeds)
     specs = catalog.select(ids)
@@ -522,6 +523,8 @@ def analyse(
         try:
             dialect = sessions[0].backend.dialect
             for spec in specs:
+                if not spec.runs_on(dialect):
+                    continue  # grading leaves it out on this dialect: nothing to kill
                 solution = catalog.solutions_dir / spec.id
                 mutants = mutants_of(spec, solution)
                 killed: dict[str, tuple[int, tuple[str, ...]]] = {}

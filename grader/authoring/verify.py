@@ -41,11 +41,13 @@ class VerifyReport:
         solutions: Grades of the reference solutions.
         starters: Grades of the starters.
         problems: Everything that fails the self-check (empty when it passes).
+        left_out: Why each exercise the dialect cannot express was not verified.
     """
 
     solutions: GradeReport
     starters: GradeReport
     problems: tuple[VerifyProblem, ...]
+    left_out: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,8 @@ def verify(
     """Grade the solutions and the starters of ``ids`` (all when empty) with one seed."""
     ids = list(ids)
     session = open_session(catalog, options)
+    dialect = session.backend.dialect
+    left_out = tuple(s.not_on(dialect) for s in catalog.select(ids) if not s.runs_on(dialect))
     try:
         solutions = grade(
             catalog.solutions_dir,
@@ -105,4 +109,4 @@ def verify(
         for r in solutions.exercises
         for m in solution_problems(r)
     ] + [VerifyProblem(r.id, "starter", m) for r in starters.exercises for m in starter_problems(r)]
-    return VerifyReport(solutions, starters, tuple(problems))
+    return VerifyReport(solutions, starters, tuple(problems), left_out)

@@ -26,6 +26,7 @@ from grader.checks import write as _write  # noqa: F401  isort: skip
 from grader.checks import routing as _routing  # noqa: F401  isort: skip
 from grader.checks import window as _window  # noqa: F401  isort: skip
 from grader.checks import concurrency as _concurrency  # noqa: F401  isort: skip
+from grader.checks import partition as _partition  # noqa: F401  isort: skip
 
 __all__ = [
     "CHECK_KINDS",

@@ -118,7 +118,7 @@ class EquivalentMutant:
         return not self.dialects or dialect in self.dialects
 
 
-#: Dialects a mutant may be declared equivalent on.
+#: The dialects an exercise may run on, and a mutant may be declared equivalent on.
 DIALECTS = ("sqlite", "postgresql", "mysql")
 #: The keys of one ``[[equivalent_mutants]]`` table.
 EQUIVALENT_KEYS = ("mutant", "reason", "dialects")
@@ -135,6 +135,22 @@ def _is_equivalent_table(value: Any) -> bool:
         and isinstance(value.get("dialects", []), list)
         and all(d in DIALECTS for d in value.get("dialects", []))
     )
+
+
+ON_DIALECTS = Rule(
+    f"a non-empty array of distinct dialects among {', '.join(DIALECTS)}",
+    lambda v: (
+        isinstance(v, list) and bool(v) and all(d in DIALECTS for d in v) and len(set(v)) == len(v)
+    ),
+)
+DIALECTS_REASON = Rule(
+    "a sentence of at least 20 characters saying why the other dialects cannot run it",
+    lambda v: isinstance(v, str) and len(v.strip()) >= 20,
+)
+#: ``dialects`` without the reason the other dialects are left out, or the reverse.
+DIALECTS_WITHOUT_REASON = "dialects and dialects_reason go together: give both or neither"
+#: Why an exercise is left out on a dialect (a report warning, a pytest skip reason).
+NOT_ON_DIALECT = "{id} is not graded on {dialect} (only on {dialects}): {reason}"
 
 
 EQUIVALENT_MUTANTS = Rule(
@@ -169,6 +185,8 @@ class ExerciseSpec:
         calls_per_worker: Calls each of those workers makes.
         equivalent_mutants: Mutants of the reference solution declared
             equivalent to it, each with its reason (``[[equivalent_mutants]]``).
+        dialects: The dialects the exercise runs on (empty: all of them).
+        dialects_reason: Why the other dialects cannot express the exercise.
     """
 
     id: str = spec_key(Rule(IDENTIFIER.expected, IDENTIFIER.accepts, required=True))
@@ -198,6 +216,21 @@ class ExerciseSpec:
         Rule("an integer >= 1", lambda v: _is_int(v) and v >= 1), default=None
     )
     equivalent_mutants: tuple[EquivalentMutant, ...] = spec_key(EQUIVALENT_MUTANTS, default=())
+    dialects: tuple[str, ...] = spec_key(ON_DIALECTS, default=())
+    dialects_reason: str = spec_key(DIALECTS_REASON, default="")
+
+    def runs_on(self, dialect: str) -> bool:
+        """Whether the exercise is graded on ``dialect`` (``sqlite``, ``postgresql``, ``mysql``)."""
+        return not self.dialects or dialect in self.dialects
+
+    def not_on(self, dialect: str) -> str:
+        """Why the exercise is left out on ``dialect`` (`NOT_ON_DIALECT`)."""
+        return NOT_ON_DIALECT.format(
+            id=self.id,
+            dialect=dialect,
+            dialects=", ".join(self.dialects),
+            reason=self.dialects_reason,
+        )
 
     @property
     def max_score(self) -> int:
@@ -306,6 +339,8 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
             except SpecError as exc:
                 errors.append(f"{key}: {exc}")
     checks = tuple(_read_checks(values.get("checks", []), errors))
+    if ("dialects" in values) != ("dialects_reason" in values):
+        errors.append(f"dialects: {DIALECTS_WITHOUT_REASON}")
     if errors:
         raise SpecError("\n".join(f"{where}: {e}" for e in errors))
     values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
@@ -316,6 +351,9 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     values.setdefault("title", values["id"])
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
+    if "dialects" in values:
+        values["dialects"] = tuple(values["dialects"])
+        values["dialects_reason"] = values["dialects_reason"].strip()
     spec = ExerciseSpec(**values)
     # Each check kind reads its own options: build them now, so a bad spec fails at load time.
     from grader.checks import build_check

@@ -227,7 +227,7 @@ def install(policy: RunPolicy) -> None:
     my_pid = str(os.getpid())
     getframe = sys._getframe
     account = Account()
-    state = {"armed": False, "recording": False, "importing": False}
+    state = {"armed": False, "recording": False, "importing": False, "warming": False}
     untrusted_codes: set[CodeType] = set()
     setting_up: weakref.WeakSet[Any] = weakref.WeakSet()
     trusted_cache: dict[str, bool] = {}
@@ -300,13 +300,15 @@ def install(policy: RunPolicy) -> None:
                 return
             if isinstance(sql, str) and sql.lstrip().startswith("--"):
                 return  # trigger sub-programs are not statements
+            if state["warming"]:
+                return  # a benchmark's untimed call, on databases of its own
             if state["recording"]:
                 account.seen += 1
             elif state["importing"] or stack_untrusted(caller):
                 account.outside += 1
             return
         if event == SA_STATEMENT:
-            if state["recording"]:
+            if state["recording"] or state["warming"]:
                 return
             if state["importing"] or stack_untrusted(caller):
                 account.outside += 1
@@ -333,6 +335,7 @@ def install(policy: RunPolicy) -> None:
             (phase,) = args
             state["recording"] = phase == "call"
             state["importing"] = phase == "import"
+            state["warming"] = phase == "warmup"
         elif event == ACCOUNT:
             (out,) = args
             out.refusals.extend(account.refusals)
@@ -456,7 +459,8 @@ def arm() -> None:
 
 
 def set_phase(phase: str) -> None:
-    """Say what the child does now: ``import`` (task.py), ``call`` (recorded) or ``idle``.
+    """Say what the child does now: ``import`` (task.py), ``call`` (recorded), ``warmup``
+    (a benchmark's untimed call on databases of its own; grading never warms up) or ``idle``.
 
     Only the grader's own frames may say it; from the submission's code it is refused.
     """

@@ -376,6 +376,7 @@ def _warm_up(
     try:
         if job.workdir:
             os.chdir(job.workdir)
+        audit.set_phase("warmup")
         prepare = getattr(hooks, "prepare", None)
         if prepare is not None:
             prepare(engines, module, job)
@@ -383,6 +384,7 @@ def _warm_up(
     except Exception:  # a warm-up that fails leaves the timed call cold, nothing more
         pass
     finally:
+        audit.set_phase("idle")
         os.chdir(folder)
         for engine in engines.values():
             engine.dispose()

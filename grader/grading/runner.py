@@ -66,6 +66,9 @@ def grade(
 ) -> GradeReport:
     """Grade ``submission`` on the exercises ``ids`` (all when empty).
 
+    An exercise whose spec names the dialects it runs on is left out on the
+    others, with a warning in the report that says why.
+
     Args:
         submission: A student repository, a folder of exercise folders, or
             one exercise's folder.
@@ -82,6 +85,10 @@ def grade(
     specs = catalog.select(ids)
     own = session is None
     session = session or open_session(catalog, options)
+    dialect = session.backend.dialect
+    # An exercise the dialect cannot express is left out, and the report says why.
+    left_out = tuple(spec.not_on(dialect) for spec in specs if not spec.runs_on(dialect))
+    specs = [spec for spec in specs if spec.runs_on(dialect)]
     results = []
     try:
         for spec in specs:
@@ -98,7 +105,8 @@ def grade(
         seed=session.seed,
         submission=str(submission),
         grader_version=__version__,
-        warnings=submission_notes(submission, specs)
+        warnings=left_out
+        + submission_notes(submission, specs)
         + protected_file_warnings(catalog.root, submission)
         + tuple(getattr(session.backend, "notes", ())),
     )

@@ -1,0 +1,20 @@
+"""partition_pruning, subtly wrong: BETWEEN includes the next month's first midnight."""
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grader.domain import Task
+
+
+def run(session: Session, year: int, month: int) -> list[tuple[str, int]]:
+    start = dt.datetime(year, month, 1)
+    end = dt.datetime(year + month // 12, month % 12 + 1, 1)
+    stmt = (
+        select(Task.status, func.count())
+        .where(Task.created_at.between(start, end))
+        .group_by(Task.status)
+        .order_by(Task.status)
+    )
+    return [(status, count) for status, count in session.execute(stmt)]
