@@ -95,12 +95,12 @@ def test_python_annotations_are_not_mutated(catalog: Catalog) -> None:
 @pytest.mark.parametrize(
     ("entry", "problem"),
     [
-        ({"mutant": "drop_order_term@L1"}, "needs a 'reason'"),
+        ({"mutant": "drop_order_term@L1"}, r"equivalent_mutants\[0\]\.reason"),
         ({"mutant": "drop_order_term@L1", "reason": "same"}, "needs a 'reason'"),
-        ({"reason": "x" * 30}, "needs 'mutant'"),
+        ({"reason": "x" * 30}, r"equivalent_mutants\[0\]\.mutant: needs 'mutant'"),
         (
             {"mutant": "m@L1", "reason": "x" * 30, "dialects": ["oracle"]},
-            "'dialects' must list",
+            r"\.dialects \(m@L1\): 'dialects' must list",
         ),
         ({"mutant": "m@L1", "reason": "x" * 30, "why": 1}, "unknown keys: why"),
     ],

@@ -124,19 +124,6 @@ DIALECTS = ("sqlite", "postgresql", "mysql")
 EQUIVALENT_KEYS = ("mutant", "reason", "dialects")
 
 
-def _is_equivalent_table(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) <= set(EQUIVALENT_KEYS)
-        and isinstance(value.get("mutant"), str)
-        and bool(value["mutant"].strip())
-        and isinstance(value.get("reason"), str)
-        and len(value["reason"].strip()) >= 20
-        and isinstance(value.get("dialects", []), list)
-        and all(d in DIALECTS for d in value.get("dialects", []))
-    )
-
-
 ON_DIALECTS = Rule(
     f"a non-empty array of distinct dialects among {', '.join(DIALECTS)}",
     lambda v: (
@@ -152,11 +139,16 @@ DIALECTS_WITHOUT_REASON = "dialects and dialects_reason go together: give both o
 #: Why an exercise is left out on a dialect (a report warning, a pytest skip reason).
 NOT_ON_DIALECT = "{id} is not graded on {dialect} (only on {dialects}): {reason}"
 
+#: Problems of one ``[[equivalent_mutants]]`` table.
+MUTANT_NAME_MISSING = "needs 'mutant', the mutant's name as verify --mutants prints it"
+MUTANT_REASON_MISSING = "needs a 'reason' of at least 20 characters that explains the equivalence"
+MUTANT_DIALECTS_WRONG = "'dialects' must list some of {dialects}, found {found}"
+MUTANT_UNKNOWN_KEYS = "unknown keys: {keys} (known: mutant, reason, dialects)"
+MUTANT_DECLARED_TWICE = "{mutant} is declared twice"
 
 EQUIVALENT_MUTANTS = Rule(
-    "an array of [[equivalent_mutants]] tables, each with 'mutant' (its name), 'reason' "
-    f"(at least 20 characters) and optionally 'dialects' (some of {', '.join(DIALECTS)})",
-    lambda v: isinstance(v, list) and all(_is_equivalent_table(e) for e in v),
+    "an array of [[equivalent_mutants]] tables",
+    lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v),
 )
 
 
@@ -344,10 +336,7 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     if errors:
         raise SpecError("\n".join(f"{where}: {e}" for e in errors))
     values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
-    values["equivalent_mutants"] = _equivalent_mutants(values.get("equivalent_mutants", []))
-    duplicated = _duplicates(e.mutant for e in values["equivalent_mutants"])
-    if duplicated:
-        raise SpecError(f"{where}: equivalent_mutants: {duplicated} is declared twice")
+    values["equivalent_mutants"] = _equivalent_mutants(values.get("equivalent_mutants", []), where)
     values.setdefault("title", values["id"])
     if "timeout" in values:
         values["timeout"] = float(values["timeout"])
@@ -421,18 +410,35 @@ def check_hooks(path: Path, kind: str) -> None:
         )
 
 
-def _equivalent_mutants(tables: list[dict[str, Any]]) -> tuple[EquivalentMutant, ...]:
-    """The ``[[equivalent_mutants]]`` tables (already accepted by their rule)."""
-    return tuple(
-        EquivalentMutant(t["mutant"], t["reason"].strip(), tuple(t.get("dialects", [])))
-        for t in tables
-    )
+def _equivalent_mutants(tables: list[dict[str, Any]], where: str) -> tuple[EquivalentMutant, ...]:
+    """The ``[[equivalent_mutants]]`` tables: a mutant's name and the reason it is equivalent.
 
-
-def _duplicates(names: Any) -> str:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            return str(name)
-        seen.add(name)
-    return ""
+    Raises:
+        SpecError: Every table's problems, each naming ``equivalent_mutants[N]``.
+    """
+    errors: list[str] = []
+    found: list[EquivalentMutant] = []
+    for number, table in enumerate(tables):
+        path = f"{where}: equivalent_mutants[{number}]"
+        mutant, reason = table.get("mutant"), table.get("reason")
+        dialects = table.get("dialects", [])
+        unknown = sorted(set(table) - set(EQUIVALENT_KEYS))
+        if unknown:
+            errors.append(f"{path}: {MUTANT_UNKNOWN_KEYS.format(keys=', '.join(unknown))}")
+        if not isinstance(mutant, str) or not mutant.strip():
+            errors.append(f"{path}.mutant: {MUTANT_NAME_MISSING}")
+            continue
+        if not isinstance(reason, str) or len(reason.strip()) < 20:
+            errors.append(f"{path}.reason ({mutant}): {MUTANT_REASON_MISSING}")
+        if not isinstance(dialects, list) or not all(d in DIALECTS for d in dialects):
+            problem = MUTANT_DIALECTS_WRONG.format(
+                dialects=", ".join(DIALECTS), found=describe(dialects)
+            )
+            errors.append(f"{path}.dialects ({mutant}): {problem}")
+        if any(e.mutant == mutant for e in found):
+            errors.append(f"{path}.mutant: {MUTANT_DECLARED_TWICE.format(mutant=mutant)}")
+        if isinstance(reason, str) and isinstance(dialects, list):
+            found.append(EquivalentMutant(mutant, reason.strip(), tuple(dialects)))
+    if errors:
+        raise SpecError("\n".join(errors))
+    return tuple(found)
