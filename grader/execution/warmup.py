@@ -6,12 +6,10 @@ second of CPU. A command that knows it will run exercises starts it first
 thing with `start_forkserver`, so that this import runs on the other core while
 the command imports the engine and prepares its templates, instead of after
 them. The module imports nothing of the grader's but the platform layer, so
-calling it costs no SQLAlchemy import.
+calling it costs no SQLAlchemy import, and nothing POSIX-only at import time.
 """
 
 from __future__ import annotations
-
-import multiprocessing.forkserver
 
 from grader.execution.platform import current
 
@@ -50,5 +48,8 @@ def start_forkserver(servers: bool = True) -> None:
     """
     if current().start_method != "forkserver":
         return
+    # Imported here: a platform without forkserver may lack what the module needs.
+    import multiprocessing.forkserver
+
     multiprocessing.forkserver.set_forkserver_preload(preload(servers))
     multiprocessing.forkserver.ensure_running()
