@@ -11,7 +11,9 @@ Sections: grading (catalog grading time per exercise and dialect, broken into
 phases), capture (overhead of recording), dataset (build rate against raw
 executemany, copy cost), teaching (starter against reference solution at bench
 size), scale (grading time against dataset size; a class graded in bulk),
-sandbox (child-process overhead), dashboard (ingest and render a class).
+sandbox (child-process overhead), dashboard (ingest and render a class),
+mutants (mutation analysis), loop (the edit-grade loop: list, --help, grade
+filter_limit and the whole catalog as fresh processes; bench/loop.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ SECTIONS = (
     "sandbox",
     "dashboard",
     "mutants",
+    "loop",
 )
 
 
@@ -683,6 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         _script("dashboard.py", "--students", "200" if args.quick else "2000")
     if "mutants" in sections:
         section_mutants(catalog, args.quick, ["sqlite", *args.db])
+    if "loop" in sections:
+        print("## 9. The edit-grade loop: each command a fresh process\n")
+        _script("loop.py", "--repeat", "3" if args.quick else "7")
     print(f"bench finished in {time.perf_counter() - started:.1f} s")
     shutil.rmtree(os.environ["ORMGRADE_CACHE"], ignore_errors=True)
     return 0

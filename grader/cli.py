@@ -10,19 +10,13 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from grader import __version__
-from grader.authoring.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
-from grader.authoring.release import gradescope_bundle, release
-from grader.authoring.verify import verify
-from grader.config_file import resolve_broker_url, resolve_db_url
 from grader.course.catalog import Catalog, discover
-from grader.course.notebook import exercise_of, notebook_ids, write_notebooks
-from grader.course.schema_page import SCHEMA_PAGE, render_schema
-from grader.course.submission import is_notebook_submission
+from grader.course.schema_page import SCHEMA_PAGE
 from grader.databases.cache import (
     DEFAULT_CACHE_MAX_MB,
     cache_entries,
@@ -31,9 +25,12 @@ from grader.databases.cache import (
     default_cache_dir,
 )
 from grader.errors import OrmgradeError
-from grader.grading.runner import GradeOptions, grade
-from grader.report import classroom, gradescope, terminal
-from grader.results import GradeReport, to_json, write_atomic
+from grader.results import GradeReport, write_atomic
+
+# A command imports what it needs when it runs: `ormgrade list` and `--help` must not
+# pay for SQLAlchemy, Alembic, nbformat or the grading engine.
+if TYPE_CHECKING:
+    from grader.authoring.mutation import ExerciseMutation
 
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_GRADER = 0, 1, 2, 3
 
@@ -165,9 +162,21 @@ def grade_command(
     catalog: Path | None,
 ) -> None:
     """Grade a submission on the exercises IDS (default: all of them)."""
+    from grader.config_file import resolve_db_url
+    from grader.execution.warmup import start_forkserver
+
     cat = load_catalog(catalog)
-    classroom_output = classroom.output_file() if classroom_mode else None
     db_url = resolve_db_url(db_url, cat.root)
+    # The process runs are forked from starts now, beside the engine's import and the
+    # templates, not after them; on SQLite it need not preload the server drivers.
+    start_forkserver(servers=db_url is not None)
+    from grader.course.notebook import exercise_of, notebook_ids
+    from grader.course.submission import is_notebook_submission
+    from grader.grading.runner import GradeOptions, grade
+    from grader.report import classroom, gradescope, terminal
+    from grader.results import to_json
+
+    classroom_output = classroom.output_file() if classroom_mode else None
     options = GradeOptions(seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb)
     target = submission or default_submission()
     if not ids and target.is_file():
@@ -223,6 +232,8 @@ def notebook_command(out_dir: Path, ids: tuple[str, ...], catalog: Path | None) 
     graded cell) and a cell that grades it inline. Exercises that are more
     than one cell (migrations) are left out with a note.
     """
+    from grader.course.notebook import write_notebooks
+
     cat = load_catalog(catalog)
     batch = write_notebooks(cat, out_dir, ids)
     for path in batch.written:
@@ -243,6 +254,8 @@ def release_command(out_dir: Path, ids: tuple[str, ...], catalog: Path | None) -
     README, the pytest configuration that grades the copy, the GitHub
     Classroom workflow and the manifest of protected files; never a solution.
     """
+    from grader.authoring.release import release
+
     cat = load_catalog(catalog)
     made = release(cat, out_dir, ids)
     click.echo(
@@ -263,6 +276,8 @@ def gradescope_bundle_command(out_zip: Path, ids: tuple[str, ...], catalog: Path
     grader's dependencies, run_autograder grades /autograder/submission into
     /autograder/results/results.json.
     """
+    from grader.authoring.release import gradescope_bundle
+
     cat = load_catalog(catalog)
     bundle = gradescope_bundle(cat, out_zip, ids)
     click.echo(f"wrote {out_zip}: {len(bundle.exercises)} exercise(s), {len(bundle.members)} files")
@@ -302,6 +317,11 @@ def verify_command(
     With --mutants: every mutant of each reference is killed (loses a point on
     some seed) or declared equivalent in the spec.
     """
+    from grader.authoring.mutation import DEFAULT_SEEDS, analyse
+    from grader.authoring.verify import verify
+    from grader.config_file import resolve_db_url
+    from grader.grading.runner import GradeOptions
+
     cat = load_catalog(catalog)
     click.echo(_style(cat.description, dim=True))
     db_url = resolve_db_url(db_url, cat.root)
@@ -373,6 +393,8 @@ def schema_command(output: Path | None) -> None:
 
     Generated from the models in grader/domain.py, so it always agrees with them.
     """
+    from grader.course.schema_page import render_schema
+
     page = render_schema()
     click.echo(page, nl=False)
     if output is not None:
@@ -493,6 +515,8 @@ def grade_all_command(
     interrupted.
     """
     from grader.classbook.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
+    from grader.config_file import resolve_broker_url, resolve_db_url
+    from grader.grading.runner import GradeOptions
 
     cat = load_catalog(catalog)
     db_url = resolve_db_url(db_url, cat.root)
@@ -654,6 +678,7 @@ def worker_command(
     Workers run students' code: see the README on where to run them.
     """
     from grader.classbook.worker import DEFAULT_QUEUE, DEFAULT_VISIBILITY_TIMEOUT, run_worker
+    from grader.config_file import resolve_broker_url, resolve_db_url
     from grader.errors import UsageError
 
     cat = load_catalog(catalog)

@@ -30,9 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from grader.errors import UsageError
 
 #: ormgrade's own settings file; its top-level keys are the settings.
@@ -114,6 +111,10 @@ def _parse(table: Mapping[str, Any], path: Path) -> ProjectConfig:
     if db is not None:
         if not isinstance(db, str):
             raise UsageError(DB_NOT_TEXT.format(where=config.where, kind=type(db).__name__))
+        # Imported here: a command that only lists exercises must not pay for SQLAlchemy.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             make_url(db)
         except ArgumentError as exc:

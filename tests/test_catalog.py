@@ -7,9 +7,18 @@ failure names the dialect and the exercise
 (``test_solution_full_marks[postgresql-filter_limit]``). The server dialects
 skip with the reason when their server does not answer, and fail instead
 under ``ORMGRADE_REQUIRE_SERVERS=1``.
+
+The dialects' self-checks run side by side, each in a thread of its own, all
+started by the first test that needs one: the runs are child processes and
+the servers work in processes of their own, so the dialects share the cores
+instead of taking turns. These tests are marked ``slow``: the default
+``pytest`` leaves them out, ``pytest -m slow`` (and CI) runs them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -17,7 +26,7 @@ from grader.authoring.verify import GATE, VerifyReport, solution_problems, start
 from grader.course.catalog import Catalog
 from grader.grading.runner import GradeOptions
 from grader.results import ExerciseResult, GradeReport
-from tests.conftest import ROOT
+from tests.conftest import MYSQL_URL, POSTGRES_URL, ROOT, _reachable
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +40,43 @@ DIALECTS = [
     pytest.param("mysql", marks=pytest.mark.mysql),
 ]
 SERVER_FIXTURES = {"postgresql": "postgres_url", "mysql": "mysql_url"}
+SERVER_URLS = {"postgresql": POSTGRES_URL, "mysql": MYSQL_URL}
 
 
 @pytest.fixture(scope="module")
-def verified(request: pytest.FixtureRequest, catalog: Catalog) -> VerifyReport:
+def self_checks(
+    request: pytest.FixtureRequest, catalog: Catalog
+) -> Iterator[dict[str, Future[VerifyReport]]]:
+    """The self-check of every dialect this run's tests ask for, all started at once.
+
+    A dialect whose server does not answer is not started: its tests skip (or
+    fail) through its server fixture, as they would alone.
+    """
+    wanted = {
+        item.callspec.params["verified"]
+        for item in request.session.items
+        if item.module is request.module
+        and hasattr(item, "callspec")
+        and "verified" in item.callspec.params
+    }
+    urls = {d: SERVER_URLS.get(d) for d in sorted(wanted)}
+    started = {d: url for d, url in urls.items() if url is None or _reachable(url) is None}
+    with ThreadPoolExecutor(max_workers=max(len(started), 1)) as pool:
+        yield {
+            dialect: pool.submit(verify, catalog, options=GradeOptions(seed=SEED, db_url=url))
+            for dialect, url in started.items()
+        }
+
+
+@pytest.fixture(scope="module")
+def verified(
+    request: pytest.FixtureRequest, self_checks: dict[str, Future[VerifyReport]]
+) -> VerifyReport:
     """The self-check of the whole catalog on one dialect (made once per dialect)."""
     dialect: str = request.param
-    url = None
     if dialect in SERVER_FIXTURES:
-        url = request.getfixturevalue(SERVER_FIXTURES[dialect])
-    report = verify(catalog, options=GradeOptions(seed=SEED, db_url=url))
+        request.getfixturevalue(SERVER_FIXTURES[dialect])  # skips (or fails) when unreachable
+    report = self_checks[dialect].result()
     assert report.solutions.dialect == dialect
     return report
 

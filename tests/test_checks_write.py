@@ -31,7 +31,7 @@ from grader.checks.memory import (
     TOO_MUCH_MEMORY,
 )
 from grader.checks.query import WRONG_RESULT, WRONG_STATE
-from grader.checks.routing import MISROUTED, ROUTING_OK, TOO_FEW_READS
+from grader.checks.routing import MISROUTED, PRIMARY, ROUTING_OK, TOO_FEW_READS
 from grader.checks.write import (
     ATOMIC_OK,
     BUDGET_OK,
@@ -358,6 +358,12 @@ def test_capture_tags_each_statement_with_its_engine(engine: Engine, replica: En
     assert len(run.log.on_engine("replica")) == 2
     for target in (engine, replica):
         assert not target.dispatch.before_cursor_execute
+
+
+def test_engine_routing_names_the_primary_as_the_recorder_labels_it() -> None:
+    # The check names the label itself (loading a spec must not import the recorder).
+    assert PRIMARY == MAIN
+    assert check("engine_routing").writes == MAIN
 
 
 def test_engine_routing_passes_reads_on_the_replica(engine: Engine, replica: Engine) -> None:

@@ -512,7 +512,8 @@ def test_grader_error_exits_3_after_writing_the_result(tmp_path: Path, monkeypat
             error="grader error: boom",
         )
     )
-    monkeypatch.setattr("grader.cli.grade", lambda *args, **kwargs: broken)
+    # The command imports the runner when it runs: its grade is the one it calls.
+    monkeypatch.setattr("grader.grading.runner.grade", lambda *args, **kwargs: broken)
     output = tmp_path / "out"
     result = CliRunner().invoke(
         main, ["grade", "filter_limit", "--classroom"], env={OUTPUT_ENV: str(output)}

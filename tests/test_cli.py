@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from grader.cli import EXIT_NOT_MET, EXIT_OK, EXIT_USAGE, main
 from grader.course.catalog import Catalog
+from tests.conftest import ROOT
 
 
 def invoke(*args: str):
@@ -82,3 +86,26 @@ def test_help_lists_the_commands() -> None:
     result = invoke("--help")
     for command in ("list", "grade", "verify"):
         assert command in result.output
+
+
+#: What a listing does not need; importing any of them is what made `ormgrade list` slow.
+HEAVY_IMPORTS = ("sqlalchemy", "alembic", "nbformat", "celery", "grader.migrations")
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "--ids"], ["--help"], ["grade", "--help"]])
+def test_listing_and_help_import_no_engine(argv: list[str]) -> None:
+    # A fresh interpreter: this test process has long imported everything.
+    script = (
+        "import sys\n"
+        "from grader.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = {HEAVY_IMPORTS!r}\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout[-500:]

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ from grader.databases.cache import (
     evict,
 )
 from grader.databases.dataset import SIZES
-from grader.databases.sqlite import SQLiteBackend
+from grader.databases.sqlite import RACY_NS, SQLiteBackend, verified
+from grader.databases.template import Template
 from grader.errors import UsageError
 from grader.execution.run import RunRecord
 from tests.recording import check, evaluation, record, seeded_engine
@@ -123,6 +125,68 @@ def test_damaged_template_is_rebuilt_with_a_note(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("SELECT count(*) FROM users").fetchone() == (40,)
+    backend.close()
+
+
+def _verified_template(tmp_path: Path) -> tuple[SQLiteBackend, Template]:
+    """A backend whose tiny template this process has hashed, found sound and remembered."""
+    backend = SQLiteBackend(cache_dir=tmp_path / "cache", work_dir=tmp_path / "work")
+    template = backend.template(SIZES["tiny"], SEED)
+    time.sleep(2 * RACY_NS / 1e9)  # older than a clock tick: its stat is trusted
+    backend.drop(backend.copy(template))  # hashed while copied, and remembered
+    assert verified(template.location)
+    backend.drop(backend.copy(template))  # copied as it is
+    assert backend.notes == []
+    assert verified(template.location)
+    return backend, template
+
+
+def _copy_is_sound(url: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("SELECT count(*) FROM users").fetchone() == (40,)
+
+
+def test_template_damaged_after_it_was_verified_is_still_rebuilt(tmp_path: Path) -> None:
+    backend, template = _verified_template(tmp_path)
+    with open(template.location, "r+b") as damaged:
+        damaged.seek(4096)
+        damaged.write(b"\xff" * 4096)
+    url = backend.copy(template)
+    assert backend.notes == [TEMPLATE_REBUILT]
+    _copy_is_sound(url)
+    backend.close()
+
+
+def test_template_damaged_with_its_mtime_put_back_is_still_rebuilt(tmp_path: Path) -> None:
+    backend, template = _verified_template(tmp_path)
+    before = os.stat(template.location)
+    with open(template.location, "r+b") as damaged:
+        damaged.seek(4096)
+        damaged.write(b"\xff" * 4096)
+    # Same size, same mtime: only the ctime, which no writer can set, tells the change.
+    os.utime(template.location, ns=(before.st_atime_ns, before.st_mtime_ns))
+    url = backend.copy(template)
+    assert backend.notes == [TEMPLATE_REBUILT]
+    _copy_is_sound(url)
+    backend.close()
+
+
+def test_template_replaced_by_another_file_is_still_rebuilt(tmp_path: Path) -> None:
+    backend, template = _verified_template(tmp_path)
+    forged = Path(template.location + ".forged")
+    forged.write_bytes(b"\0" * os.stat(template.location).st_size)
+    os.replace(forged, template.location)
+    url = backend.copy(template)
+    assert backend.notes == [TEMPLATE_REBUILT]
+    _copy_is_sound(url)
+    backend.close()
+
+
+def test_verified_template_copies_stay_sound(tmp_path: Path) -> None:
+    backend, template = _verified_template(tmp_path)
+    _copy_is_sound(backend.copy(template))
+    assert backend.notes == []
     backend.close()
 
 

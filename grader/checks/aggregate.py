@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.analysis.sqlshape import AGGREGATES, StatementShape
 from grader.checks.base import Check, Evaluation, Verdict, register, shorten
 from grader.checks.query import NO_READ, reads
-from grader.execution.capture import CapturedStatement
 from grader.results import Evidence
+
+if TYPE_CHECKING:
+    from grader.execution.capture import CapturedStatement
 
 # -- messages -----------------------------------------------------------------
 ROWS_OK = "{observed} row(s) fetched from the database (at most {bound} allowed)"

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from sqlalchemy import MetaData
-
-from grader.analysis.plan import Plan
-
-if TYPE_CHECKING:
-    from grader.course.spec import ExerciseSpec
-
-from dataclasses import fields
-
 from grader.analysis.sqlshape import StatementShape, parse_statement
 from grader.errors import SpecFieldError
-from grader.execution.run import RunRecord
 from grader.results import CheckResult, Evidence
 from grader.rule import (
     MISSING_KEY,
@@ -34,6 +24,15 @@ from grader.rule import (
     spec_key,
     suggestion,
 )
+
+# Loading a spec builds its checks (to validate their options), and `ormgrade list` loads
+# every spec: what only judging needs, and SQLAlchemy with it, is imported when judging.
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+
+    from grader.analysis.plan import Plan
+    from grader.course.spec import ExerciseSpec
+    from grader.execution.run import RunRecord
 
 #: The message of every check skipped because the result was wrong.
 NOT_JUDGED = "not judged: the result is not correct, and speed only counts for a correct answer"
@@ -303,6 +302,8 @@ def wrong_further_runs(evaluation: Evaluation) -> dict[str, str]:
         "scaled": (evaluation.scaled_oracle, evaluation.scaled),
         "memory": (evaluation.oracle, evaluation.extra.get("memory")),
     }
+    from grader.execution.run import RunRecord
+
     wrong: dict[str, str] = {}
     for need, (expected, got) in pairs.items():
         if not isinstance(expected, RunRecord) or not isinstance(got, RunRecord):

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from grader.analysis.sqlshape import StatementShape
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import describe_difference, statement_evidence
 from grader.errors import OrmgradeError
-from grader.execution.capture import CapturedStatement, QueryLog
-from grader.execution.run import ConcurrentRun
 from grader.results import Evidence
+
+if TYPE_CHECKING:
+    from grader.execution.capture import CapturedStatement, QueryLog
 
 # -- messages -----------------------------------------------------------------
 NO_LOST_UPDATE = (
@@ -165,6 +167,8 @@ class NoLostUpdate(Check):
 
     def judge(self, evaluation: Evaluation) -> Verdict:
         run = evaluation.extra.get("concurrent")
+        from grader.execution.run import ConcurrentRun  # imported when judging
+
         if not isinstance(run, ConcurrentRun):
             return Verdict(False, NO_CONCURRENT_RUN)
         if not run.serial.ok:

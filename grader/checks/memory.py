@@ -7,9 +7,13 @@ constants so that tests and reporters refer to them instead of retyping them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from grader.checks.base import Check, Evaluation, Verdict, register
-from grader.execution.run import RunRecord
 from grader.results import Evidence
+
+if TYPE_CHECKING:
+    from grader.execution.run import RunRecord
 
 # -- messages -----------------------------------------------------------------
 MEMORY_OK = "peak memory {observed:.1f} MiB (at most {bound:g} MiB allowed)"
@@ -61,6 +65,8 @@ class PeakMemory(Check):
         self.bound: float = float(self.option("max_mib", (int, float)))
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.execution.run import RunRecord
+
         run = evaluation.extra.get("memory")
         if not isinstance(run, RunRecord):
             return Verdict(False, NO_MEMORY_RUN.format(reason="no memory run was made"))

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import IndexUsed
 from grader.errors import SpecError
-from grader.migrations.history import HISTORY_BROKEN, MULTIPLE_HEADS, STARTER_MISSING
-from grader.migrations.lint import SQUAWK_MISSING
 from grader.results import Evidence
 
 if TYPE_CHECKING:
@@ -234,6 +232,8 @@ class HistoryIntact(Check):
     )
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.migrations.history import HISTORY_BROKEN, STARTER_MISSING
+
         history = migration_report(evaluation).history
         if history.broken:
             return Verdict(
@@ -268,6 +268,8 @@ class NewRevision(Check):
     )
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.migrations.history import MULTIPLE_HEADS
+
         history = migration_report(evaluation).history
         evidence = tuple(
             Evidence(
@@ -744,6 +746,8 @@ class LockFeedback(Check):
     kind = "lock_feedback"
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.migrations.lint import SQUAWK_MISSING
+
         report = migration_report(evaluation)
         if not report.postgresql_sql:
             reason = not_run_reason(report) or report.lint_note or "no upgrade was written out"

@@ -6,13 +6,17 @@ them instead of retyping them.
 
 from __future__ import annotations
 
-from grader.analysis.plan import Plan
+from typing import TYPE_CHECKING
+
 from grader.checks.base import Check, Evaluation, Verdict, register, shorten
 from grader.checks.query import NO_PLAN, NO_READ, plan_lines, reads
 from grader.errors import SpecFieldError
-from grader.execution.capture import CapturedStatement
 from grader.results import Evidence
 from grader.rule import WRONG_VALUE, describe
+
+if TYPE_CHECKING:
+    from grader.analysis.plan import Plan
+    from grader.execution.capture import CapturedStatement
 
 # -- messages -----------------------------------------------------------------
 PRUNED = "every read of {table} touches at most {bound} of its partitions ({touched})"
@@ -80,6 +84,8 @@ class PartitionsTouched(Check):
                     Evidence("plan", plan_lines(p for _, p in unread)),
                 ),
             )
+        from grader.analysis.plan import Plan  # imported when judging: listing needs no SQLAlchemy
+
         planned = [(s, p) for s, p in relevant if isinstance(p, Plan)]
         plain = [
             (s, p)

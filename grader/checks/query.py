@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grader.analysis.plan import Access, Plan
 from grader.analysis.sqlshape import StatementShape
 from grader.checks.base import (
     Check,
@@ -22,9 +21,12 @@ from grader.checks.base import (
     register,
     shorten,
 )
-from grader.execution.capture import CapturedStatement
 from grader.results import Evidence
 from grader.wording import counted
+
+if TYPE_CHECKING:
+    from grader.analysis.plan import Plan
+    from grader.execution.capture import CapturedStatement
 
 # -- messages -----------------------------------------------------------------
 CORRECT = "returns the same result as the starter on a freshly seeded dataset (seed {seed})"
@@ -455,6 +457,8 @@ class IndexUsed(Check):
         self.allow_full_scan: bool = self.option("allow_full_scan", bool, False)
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.analysis.plan import Access
+
         relevant: list[tuple[CapturedStatement, Plan | str]] = []
         for statement, shape in zip(evaluation.main.log.statements, evaluation.shapes, strict=True):
             if reads(shape, self.table) and statement.index in evaluation.plans:

@@ -10,10 +10,18 @@ them instead of retyping them.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from grader.checks.base import Check, Evaluation, Verdict, register
-from grader.execution.capture import MAIN, CapturedStatement
 from grader.results import Evidence
+
+if TYPE_CHECKING:
+    from grader.execution.capture import CapturedStatement
+
+#: The label of the primary's statements: the run's ``main`` database, the label that
+#: `grader.execution.capture.MAIN` gives (named here so that loading a spec does not
+#: import the recorder, and SQLAlchemy with it).
+PRIMARY = "main"
 
 # -- messages -----------------------------------------------------------------
 ROUTING_OK = (
@@ -28,8 +36,6 @@ TOO_FEW_READS = (
     "{read_engine}"
 )
 
-#: How the databases are called in messages.
-ENGINE_NAMES = {MAIN: "primary", "replica": "replica"}
 #: Statement kinds that read, and that write (as `StatementShape.kind` names them).
 READ_KINDS = frozenset({"SELECT"})
 WRITE_KINDS = frozenset({"INSERT", "UPDATE", "DELETE"})
@@ -39,7 +45,7 @@ EVIDENCE_LIMIT = 4
 
 def engine_name(label: str) -> str:
     """How the database labelled ``label`` is called in messages."""
-    return ENGINE_NAMES.get(label, label)
+    return {PRIMARY: "primary", "replica": "replica"}.get(label, label)
 
 
 def _evidence(
@@ -84,7 +90,7 @@ class EngineRouting(Check):
 
     def configure(self) -> None:
         self.reads: str = self.option("reads", str, "replica")
-        self.writes: str = self.option("writes", str, MAIN)
+        self.writes: str = self.option("writes", str, PRIMARY)
         self.min_reads: int = self.option("min_reads", int, 1)
 
     def judge(self, evaluation: Evaluation) -> Verdict:

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import describe_difference, statement_evidence
 from grader.errors import OrmgradeError, SpecError
-from grader.execution.capture import CapturedStatement
-from grader.execution.run import FailureKind, RunRecord
 from grader.results import Evidence
+
+if TYPE_CHECKING:
+    from grader.execution.capture import CapturedStatement
 
 # -- messages -----------------------------------------------------------------
 BUDGET_OK = "{observed}: within the budget ({bounds})"
@@ -193,6 +194,8 @@ class AtomicUnderFault(Check):
     )
 
     def judge(self, evaluation: Evaluation) -> Verdict:
+        from grader.execution.run import FailureKind, RunRecord
+
         run = evaluation.extra.get("fault")
         if not isinstance(run, RunRecord):
             return Verdict(False, NO_FAULT_RUN)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, ForeignKey, MetaData, Table, UniqueConstraint
-from sqlalchemy.dialects import sqlite
-
-from grader.domain import Base
+# SQLAlchemy is imported where a page is rendered: the command line names SCHEMA_PAGE
+# in its help, which must not cost the import of SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy import Column, MetaData, Table
 
 #: Where the page lives in the course repository and in a release.
 SCHEMA_PAGE = "docs/schema.md"
@@ -33,11 +34,15 @@ The migration exercises each have their own small `models.py`.
 
 
 def _type(column: Column[object]) -> str:
+    from sqlalchemy.dialects import sqlite
+
     compiled = column.type.compile(dialect=sqlite.dialect())
     return re.sub(r"[^A-Za-z0-9_]", "_", compiled.split("(")[0]).lower()
 
 
 def _keys(column: Column[object]) -> list[str]:
+    from sqlalchemy import UniqueConstraint
+
     keys = []
     if column.primary_key:
         keys.append("PK")
@@ -62,6 +67,8 @@ def _mermaid_text(text: str) -> str:
 
 
 def _relationship_lines(tables: Iterable[Table]) -> list[str]:
+    from sqlalchemy import ForeignKey
+
     lines = []
     for table in tables:
         for column in table.columns:
@@ -76,6 +83,10 @@ def _relationship_lines(tables: Iterable[Table]) -> list[str]:
 
 def render_schema(metadata: MetaData | None = None) -> str:
     """The schema page (Markdown) of ``metadata``, by default the shared domain's."""
+    from sqlalchemy.dialects import sqlite
+
+    from grader.domain import Base
+
     metadata = metadata if metadata is not None else Base.metadata
     tables = sorted(metadata.tables.values(), key=lambda t: t.name)
     out = [_INTRO, "```mermaid", "erDiagram"]

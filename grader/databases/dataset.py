@@ -19,13 +19,15 @@ import datetime as dt
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, insert
-from sqlalchemy.engine import Connection, Engine
-
-from grader.domain import COUNTRIES, TASK_STATUSES, Base
 from grader.errors import SpecError
+
+# The sizes are read by every spec (so by `ormgrade list`): the models, and SQLAlchemy
+# with them, are imported where rows are made.
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import Connection, Engine
 
 FIRST_NAMES = (
     "Ada",
@@ -205,6 +207,8 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
 
     Deterministic: the same arguments always give equal rows.
     """
+    from grader.domain import COUNTRIES, TASK_STATUSES
+
     rng = random.Random(f"{seed}:{size.key}")
     users = []
     for i in range(1, size.users + 1):
@@ -297,6 +301,8 @@ def load(
     connection: Connection, rows: Mapping[str, list[dict[str, Any]]], metadata: MetaData
 ) -> None:
     """Insert generated rows with Core executemany, in dependency order."""
+    from sqlalchemy import insert
+
     for table in metadata.sorted_tables:
         data = rows.get(table.name)
         if not data:
@@ -307,6 +313,8 @@ def load(
 
 def build(engine: Engine, size: DatasetSize, seed: int, metadata: MetaData | None = None) -> None:
     """Create the schema on ``engine`` and fill it with the dataset."""
+    from grader.domain import Base
+
     metadata = metadata if metadata is not None else Base.metadata
     rows = generate(size, seed)
     with engine.begin() as connection:

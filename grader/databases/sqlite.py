@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +34,59 @@ from grader.databases.template import SCHEMA_REVISION, Template, _metadata_key
 from grader.domain import Base
 from grader.errors import DatabaseError
 
+#: A template's mtime is refreshed (for least-recently-used eviction) when it is older.
+TOUCH_AFTER_SECONDS = 60.0
+#: Changes this close to a verification may carry the same timestamps as the verified
+#: file (file timestamps come from a clock that ticks every few milliseconds): a stat
+#: younger than this at verification is not trusted to tell a later change.
+RACY_NS = 50_000_000
+
+# What each template file was verified as in this process: path -> (expected digest,
+# the file's stat key when its bytes were last hashed and found to match).
+_verified: dict[str, tuple[str, tuple[int, ...]]] = {}
+_verified_lock = threading.Lock()
+
+
+def _stat_key(path: str) -> tuple[int, ...]:
+    """What changes whenever the file does: ctime cannot be set back by a writer."""
+    info = os.stat(path)
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _is_verified(source: str, expected: str, key: tuple[int, ...]) -> bool:
+    with _verified_lock:
+        return _verified.get(source) == (expected, key)
+
+
+def verified(location: str) -> bool:
+    """Whether this process has hashed the template at ``location``, unchanged since."""
+    with _verified_lock:
+        known = _verified.get(location)
+    try:
+        return known is not None and known[1] == _stat_key(location)
+    except FileNotFoundError:
+        return False
+
+
+def _remember(source: str, expected: str, key: tuple[int, ...], hashed_at_ns: int) -> None:
+    # Only a file whose last change is clearly older than the hash is remembered: a
+    # change made in the same clock tick would leave the timestamps as they were.
+    if max(key[3], key[4]) < hashed_at_ns - RACY_NS:
+        with _verified_lock:
+            _verified[source] = (expected, key)
+
 
 @dataclass
 class SQLiteBackend:
     """Templates are SQLite files in a cache folder; a copy is a file copy.
 
     Templates are named by a keyed hash of (size, seed, schema), carry a
-    SHA-256 taken when built, verified as each copy is made (a damaged template
-    is rebuilt, and `notes` says so), and the cache is kept under its size cap
+    SHA-256 taken when built, verified as a copy is made (a damaged template
+    is rebuilt, and `notes` says so): the bytes are hashed while copied the
+    first time the process copies a template and again whenever the file's
+    stat (inode, size, mtime, ctime) has changed since; in between, a copy is
+    a plain file copy, checked against the same stat before and after. The
+    cache is kept under its size cap
     (`cache_max_bytes`), least recently used first, never evicting a template a
     running grading has pinned.
 
@@ -128,27 +174,45 @@ class SQLiteBackend:
                     if not self._copy_checked(template.location, target):
                         raise DatabaseError(f"cannot make a sound copy of {template.location}")
         with contextlib.suppress(OSError):
-            os.utime(template.location)  # least recently used: this one was just used
+            # Least recently used: this one was just used. Not on every copy: touching
+            # the file changes its stat, which would make the next copy hash it again.
+            if os.stat(template.location).st_mtime < time.time() - TOUCH_AFTER_SECONDS:
+                os.utime(template.location)
         return f"sqlite:///{target}"
 
     def _copy_checked(self, source: str, target: Path) -> bool:
-        """Copy ``source`` to ``target``, hashing as it goes; False (no copy) on a mismatch."""
+        """Copy ``source`` to ``target``, verified; False (no copy) on a mismatch.
+
+        A template already hashed by this process and unchanged since (the same
+        stat before and after the copy) is copied as it is; any other is hashed
+        while it is copied.
+        """
         expected = self._digests.get(source)
         if expected is None:
             expected = Path(source + CHECKSUM_SUFFIX).read_text()
             self._digests[source] = expected
-        digest = hashlib.sha256()
+        expected = expected.strip()
         try:
+            before = _stat_key(source)
+            if _is_verified(source, expected, before):
+                shutil.copyfile(source, target)
+                if _stat_key(source) == before:
+                    return True
+            hashed_at = time.time_ns()
+            digest = hashlib.sha256()
             with open(source, "rb") as src, open(target, "wb") as out:
                 while chunk := src.read(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
+            after = _stat_key(source)
         except FileNotFoundError:
             target.unlink(missing_ok=True)
             return False
-        if digest.hexdigest() != expected.strip():
+        if digest.hexdigest() != expected:
             target.unlink(missing_ok=True)
             return False
+        if after == before:
+            _remember(source, expected, after, hashed_at)
         return True
 
     def empty(self) -> str:

@@ -41,6 +41,7 @@ from grader.execution.child import OUT_OF_MEMORY, execute
 from grader.execution.guard import LISTENERS_REMOVED, tampering
 from grader.execution.platform import ChildLimits, current
 from grader.execution.run import Failure, FailureKind, Job, RunRecord
+from grader.execution.warmup import preload
 
 #: Seconds added to a run's timeout before the parent stops the child (its own set-up).
 GRACE = 1.0
@@ -71,9 +72,6 @@ REJECTED = "the run sent back data the grader does not accept ({reason})"
 #: Put between the head and the tail of output that was too long to keep whole.
 OUTPUT_CUT = "[… {dropped} bytes of output left out …]"
 
-#: Imported once in the forkserver (see `grader.execution.forkserver`), not in every child.
-PRELOAD = ("grader.execution.forkserver",)
-
 _context_lock = threading.Lock()
 _context: Any = None
 _dumps = pickle.dumps
@@ -86,7 +84,7 @@ def _mp_context() -> Any:
             method = current().start_method
             ctx = multiprocessing.get_context(method)
             if method == "forkserver":
-                ctx.set_forkserver_preload(list(PRELOAD))
+                ctx.set_forkserver_preload(preload())
             _context = ctx
         return _context
 
