@@ -16,10 +16,11 @@ from typing import Any
 
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import describe_difference, statement_evidence
-from grader.errors import OrmgradeError, SpecError
+from grader.errors import OrmgradeError, SpecFieldError
 from grader.execution.capture import CapturedStatement
 from grader.execution.run import FailureKind, RunRecord
 from grader.results import Evidence
+from grader.rule import MISSING_KEY, WRONG_VALUE, describe
 
 # -- messages -----------------------------------------------------------------
 BUDGET_OK = "{observed}: within the budget ({bounds})"
@@ -106,14 +107,15 @@ class StatementBudget(Check):
             bound = self.option(kind.lower(), int, None)
             if bound is not None:
                 if bound < 0:
-                    raise SpecError(
-                        f"check {self.spec.name!r} ({self.kind}): {kind.lower()} must be >= 0"
+                    raise SpecFieldError(
+                        kind.lower(),
+                        WRONG_VALUE.format(expected="an integer >= 0", found=describe(bound)),
                     )
                 self.bounds[kind] = bound
         if not self.bounds:
-            raise SpecError(
-                f"check {self.spec.name!r} ({self.kind}) needs a bound for at least one of "
-                + ", ".join(k.lower() for k in KINDS)
+            raise SpecFieldError(
+                "/".join(k.lower() for k in KINDS),
+                MISSING_KEY.format(expected="a bound (an integer) for at least one of them"),
             )
         self.where: bool = self.option("where", bool, False)
 

@@ -118,6 +118,18 @@ class EquivalentMutant:
         return not self.dialects or dialect in self.dialects
 
 
+STARTER_FAILS = Rule(
+    "an array of check names (the checks the starter must fail)",
+    lambda v: isinstance(v, list) and all(isinstance(n, str) and n.strip() for n in v),
+)
+#: A ``starter_fails`` entry that names no check of the spec.
+UNKNOWN_STARTER_FAIL = "no check of the spec is called {name!r}{suggestion}; checks: {known}"
+#: A ``starter_fails`` entry that names a gate check (the starter, the oracle, passes it).
+GATE_STARTER_FAIL = (
+    "{name!r} is the gate: the starter is the oracle and always passes it; "
+    "name the checks it is slow at"
+)
+
 #: Dialects a mutant may be declared equivalent on.
 DIALECTS = ("sqlite", "postgresql", "mysql")
 #: The keys of one ``[[equivalent_mutants]]`` table.
@@ -167,6 +179,8 @@ class ExerciseSpec:
         bench_dataset: The size ``bench/run.py`` times the exercise on.
         equivalent_mutants: Mutants of the reference solution declared
             equivalent to it, each with its reason (``[[equivalent_mutants]]``).
+        starter_fails: The checks the starter must fail: what the exercise
+            teaches. ``ormgrade verify`` fails when the starter passes one.
     """
 
     id: str = spec_key(Rule(IDENTIFIER.expected, IDENTIFIER.accepts, required=True))
@@ -190,6 +204,7 @@ class ExerciseSpec:
     )
     bench_dataset: str = spec_key(DATASET, default="large")
     equivalent_mutants: tuple[EquivalentMutant, ...] = spec_key(EQUIVALENT_MUTANTS, default=())
+    starter_fails: tuple[str, ...] = spec_key(STARTER_FAILS, default=())
 
     @property
     def max_score(self) -> int:
@@ -300,6 +315,7 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     if errors:
         raise SpecError("\n".join(f"{where}: {e}" for e in errors))
     values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
+    values["starter_fails"] = tuple(values.get("starter_fails", ()))
     values["equivalent_mutants"] = _equivalent_mutants(values.get("equivalent_mutants", []))
     duplicated = _duplicates(e.mutant for e in values["equivalent_mutants"])
     if duplicated:
@@ -311,15 +327,28 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     # Each check kind reads its own options: build them now, so a bad spec fails at load time.
     from grader.checks import build_check
 
+    gates = set()
     for number, check in enumerate(spec.checks):
         try:
-            build_check(check)
+            if build_check(check).gate:
+                gates.add(check.name)
         except SpecFieldError as exc:
             raise SpecError(
                 f"{where}: checks[{number}].{exc.field} (check {check.name!r}): {exc.problem}"
             ) from None
         except SpecError as exc:
             raise SpecError(f"{where}: checks[{number}] (check {check.name!r}): {exc}") from None
+    names = [c.name for c in spec.checks]
+    for number, name in enumerate(spec.starter_fails):
+        if name in gates:
+            problem = GATE_STARTER_FAIL.format(name=name)
+        elif name not in names:
+            problem = UNKNOWN_STARTER_FAIL.format(
+                name=name, suggestion=suggestion(name, names), known=", ".join(names)
+            )
+        else:
+            continue
+        raise SpecError(f"{where}: starter_fails[{number}]: {problem}")
     return spec
 
 
