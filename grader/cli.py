@@ -21,6 +21,7 @@ from grader.authoring.verify import verify
 from grader.config_file import resolve_db_url
 from grader.course.catalog import Catalog, discover
 from grader.course.notebook import exercise_of, notebook_ids, write_notebooks
+from grader.course.reference import CHECKS_PAGE, render_reference
 from grader.course.schema_page import SCHEMA_PAGE, render_schema
 from grader.course.submission import is_notebook_submission
 from grader.databases.cache import (
@@ -367,15 +368,40 @@ def record_starters_command(ids: tuple[str, ...], catalog: Path | None) -> None:
 )
 @errors_to_messages
 def schema_command(output: Path | None) -> None:
-    """Print the data model of the query exercises: a Mermaid ER diagram and every column.
+    """Print the data model of the query exercises: a Mermaid ER diagram, every column,
+    and the dataset sizes (rows per table, tags per task, …).
 
-    Generated from the models in grader/domain.py, so it always agrees with them.
+    Generated from the models in grader/domain.py and the size table of
+    grader/databases/dataset.py, so it always agrees with them.
     """
     page = render_schema()
     click.echo(page, nl=False)
     if output is not None:
         write_atomic(output, page)
         click.echo(f"schema written to {output}", err=True)
+
+
+@main.command("checks")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Also write the page to this file (the course keeps it as {CHECKS_PAGE}).",
+)
+@errors_to_messages
+def checks_command(output: Path | None) -> None:
+    """Print the authoring reference: every spec key, check kind and option, and the hooks.
+
+    Generated from the engine (the spec's fields, each check class's docstring
+    and the options it reads), so it always agrees with the code. The data
+    model and the dataset sizes are `ormgrade schema`.
+    """
+    page = render_reference()
+    click.echo(page, nl=False)
+    if output is not None:
+        write_atomic(output, page)
+        click.echo(f"reference written to {output}", err=True)
 
 
 def _echo_mutation(analysis: ExerciseMutation) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from grader.analysis.plan import Access, Plan
 from grader.analysis.sqlshape import StatementShape
@@ -337,6 +337,10 @@ class Clause(Check):
 
     kind = "clause"
     statement_based = True
+    choices: ClassVar[Mapping[str, Sequence[str]]] = {
+        "clause": tuple(CLAUSES),
+        "statement": tuple(STATEMENTS),
+    }
     default_hint = "Let the database do this part: it can skip rows you would throw away."
 
     def configure(self) -> None:

@@ -102,6 +102,7 @@ class StatementBudget(Check):
     )
 
     def configure(self) -> None:
+        self.where: bool = self.option("where", bool, False)
         self.bounds: dict[str, int] = {}
         for kind in KINDS:
             bound = self.option(kind.lower(), int, None)
@@ -117,7 +118,6 @@ class StatementBudget(Check):
                 "/".join(k.lower() for k in KINDS),
                 MISSING_KEY.format(expected="a bound (an integer) for at least one of them"),
             )
-        self.where: bool = self.option("where", bool, False)
 
     def judge(self, evaluation: Evaluation) -> Verdict:
         statements = evaluation.main.log.statements

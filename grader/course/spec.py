@@ -51,12 +51,53 @@ KINDS = ("query", "migration")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 1536
 
+#: The hooks a ``grading.py`` may define, per exercise kind: name -> (signature,
+#: what the grader does with it). ``ormgrade new`` writes them into a new
+#: exercise's ``grading.py`` and ``ormgrade checks`` lists them.
+HOOK_DOCS: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "query": {
+        "params": (
+            "params(connection: Connection, rng: Random, spec: ExerciseSpec) -> dict[str, Any]",
+            "the keyword arguments of the call for this seed, read from the seeded database "
+            "(merged over the spec's [params]); draw them so that every part of a right "
+            "answer changes the result",
+        ),
+        "prepare": (
+            "prepare(engines: Mapping[str, Engine], module: ModuleType, job: Any) -> None",
+            "runs in the grading process after the submission is imported and before the "
+            "call (for example: create the indexes the submission's models declare)",
+        ),
+        "snapshot": (
+            "snapshot(connection: Connection, job: Any) -> Any",
+            "the state of the database after the call (write exercises); correct_result "
+            "compares it with the starter's",
+        ),
+        "report": (
+            "report(engines: Mapping[str, Engine], job: Any, log: QueryLog) -> dict[str, Any]",
+            "further figures of the run, for the checks that read them",
+        ),
+        "fault_after_rows": (
+            "fault_after_rows(params: Mapping[str, Any], rng: Random) -> int | None",
+            "the written row at which the fault run fails (atomic_under_fault); None: "
+            "the spec's fault_after_rows",
+        ),
+    },
+    "migration": {
+        "rows": (
+            "rows(rng: Random) -> dict[str, list[dict[str, Any]]]",
+            "the rows of each table of the starter's database, in insertion order, put "
+            "in before the student's revision runs; make them awkward (NULLs, quotes, "
+            "accents, empty strings)",
+        ),
+        "lookup": (
+            "lookup(connection: Connection) -> tuple[str, dict[str, Any]]",
+            "a statement and its parameters whose plan lookup_uses_index judges after the upgrade",
+        ),
+    },
+}
 #: The hooks a ``grading.py`` may define, per exercise kind (public names only;
 #: helpers start with ``_``, constants are upper case).
-HOOKS: Mapping[str, tuple[str, ...]] = {
-    "query": ("params", "prepare", "snapshot", "report", "fault_after_rows"),
-    "migration": ("rows", "lookup"),
-}
+HOOKS: Mapping[str, tuple[str, ...]] = {kind: tuple(h) for kind, h in HOOK_DOCS.items()}
 
 #: A public function of ``grading.py`` that is no hook of the exercise's kind.
 UNKNOWN_HOOK = (
