@@ -33,7 +33,7 @@ from grader.classbook.gradebook import SkippedFile, StudentRecord
 from grader.results import ExerciseResult, GradeReport, Outcome, write_atomic
 
 #: Where the dashboard's templates are.
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "dashboard"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "dashboard"
 #: The page template.
 PAGE_TEMPLATE = "dashboard.html.j2"
 #: Most failure messages listed per exercise.
