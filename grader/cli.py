@@ -17,6 +17,7 @@ import click
 from grader import __version__
 from grader.authoring.mutation import DEFAULT_SEEDS, ExerciseMutation, analyse
 from grader.authoring.release import gradescope_bundle, release
+from grader.authoring.scaffold import scaffold
 from grader.authoring.verify import verify
 from grader.config_file import resolve_db_url
 from grader.course.catalog import Catalog, discover
@@ -338,6 +339,34 @@ def verify_command(
             f"{found.solutions.dialect} · seed {found.solutions.seed}"
         )
     sys.exit(EXIT_OK if found.ok else EXIT_NOT_MET)
+
+
+@main.command("new")
+@click.argument("exercise_id", metavar="ID")
+@click.option(
+    "--kind",
+    type=click.Choice(["query", "migration"]),
+    required=True,
+    help="query: the student edits task.py; migration: models.py and an Alembic revision.",
+)
+@catalog_option
+@errors_to_messages
+def new_command(exercise_id: str, kind: str, catalog: Path | None) -> None:
+    """Scaffold the exercise ID: exercises/ID/ and solutions/ID/, its starter recorded.
+
+    Every file says what to fill in (TODO); `ormgrade verify ID` runs at once
+    and names what is still missing. The reference of every spec key and check
+    is `ormgrade checks`, the data model and dataset sizes `ormgrade schema`.
+    """
+    # A course's first exercise goes into a folder that is no catalog yet.
+    root = catalog.resolve() if catalog is not None else load_catalog(None).root
+    made = scaffold(root, exercise_id, kind)
+    for name in made.files:
+        click.echo(f"wrote {name}")
+    click.echo(
+        f"next: fill in the TODOs, write solutions/{exercise_id}/, then "
+        f"`ormgrade verify {exercise_id}`"
+    )
 
 
 @main.command("record-starters")
