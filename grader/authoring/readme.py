@@ -86,8 +86,8 @@ def _query_problems(spec: ExerciseSpec, text: str) -> list[str]:
                 WRONG_POINTS.format(name=check.name, found=found_points, points=check.points)
             )
     why = _section(text, "## Why it matters")
-    words = " ".join(why.split())
-    if not (FIGURE.search(why) and any(s in words for s in FIGURE_SOURCES)):
+    words = " ".join(why.split()).lower()
+    if not (FIGURE.search(why) and any(s.lower() in words for s in FIGURE_SOURCES)):
         problems.append(NO_FIGURE.format(sources=" or ".join(repr(s) for s in FIGURE_SOURCES)))
     return problems
 
