@@ -330,9 +330,9 @@ class Clause(Check):
     joins, e.g. ``LEFT OUTER``), ``present`` (false: the clause must not be
     used, as OFFSET in keyset pagination), ``statement`` (``answer``, the
     default: only the statements the code itself executed are judged, so that
-    a relationship loader's follow-up — selectinload's ``WHERE tasks_1.id IN
-    (…)`` with its JOIN — never meets the check for the main query; ``any``:
-    every statement reading the table).
+    a relationship loader's follow-up — selectinload's ``WHERE
+    tasks.assignee_id IN (…)``, or its JOIN of the tags — never meets the
+    check for the main query; ``any``: every statement reading the table).
     """
 
     kind = "clause"
