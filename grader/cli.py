@@ -27,6 +27,9 @@ from grader.databases.cache import (
 from grader.errors import OrmgradeError
 from grader.results import GradeReport, write_atomic
 
+#: The check reference page a course keeps (see `grader.course.reference`).
+CHECKS_PAGE = "docs/checks.md"
+
 # A command imports what it needs when it runs: `ormgrade list` and `--help` must not
 # pay for SQLAlchemy, Alembic, nbformat or the grading engine.
 if TYPE_CHECKING:
@@ -361,6 +364,36 @@ def verify_command(
     sys.exit(EXIT_OK if found.ok else EXIT_NOT_MET)
 
 
+@main.command("new")
+@click.argument("exercise_id", metavar="ID")
+@click.option(
+    "--kind",
+    type=click.Choice(["query", "migration"]),
+    required=True,
+    help="query: the student edits task.py; migration: models.py and an Alembic revision.",
+)
+@catalog_option
+@errors_to_messages
+def new_command(exercise_id: str, kind: str, catalog: Path | None) -> None:
+    """Scaffold the exercise ID: exercises/ID/ and solutions/ID/, its starter recorded.
+
+    Every file says what to fill in (TODO); `ormgrade verify ID` runs at once
+    and names what is still missing. The reference of every spec key and check
+    is `ormgrade checks`, the data model and dataset sizes `ormgrade schema`.
+    """
+    # A course's first exercise goes into a folder that is no catalog yet.
+    root = catalog.resolve() if catalog is not None else load_catalog(None).root
+    from grader.authoring.scaffold import scaffold
+
+    made = scaffold(root, exercise_id, kind)
+    for name in made.files:
+        click.echo(f"wrote {name}")
+    click.echo(
+        f"next: fill in the TODOs, write solutions/{exercise_id}/, then "
+        f"`ormgrade verify {exercise_id}`"
+    )
+
+
 @main.command("record-starters")
 @click.argument("ids", nargs=-1)
 @catalog_option
@@ -389,9 +422,11 @@ def record_starters_command(ids: tuple[str, ...], catalog: Path | None) -> None:
 )
 @errors_to_messages
 def schema_command(output: Path | None) -> None:
-    """Print the data model of the query exercises: a Mermaid ER diagram and every column.
+    """Print the data model of the query exercises: a Mermaid ER diagram, every column,
+    and the dataset sizes (rows per table, tags per task, …).
 
-    Generated from the models in grader/domain.py, so it always agrees with them.
+    Generated from the models in grader/domain.py and the size table of
+    grader/databases/dataset.py, so it always agrees with them.
     """
     from grader.course.schema_page import render_schema
 
@@ -400,6 +435,31 @@ def schema_command(output: Path | None) -> None:
     if output is not None:
         write_atomic(output, page)
         click.echo(f"schema written to {output}", err=True)
+
+
+@main.command("checks")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Also write the page to this file (the course keeps it as {CHECKS_PAGE}).",
+)
+@errors_to_messages
+def checks_command(output: Path | None) -> None:
+    """Print the authoring reference: every spec key, check kind and option, and the hooks.
+
+    Generated from the engine (the spec's fields, each check class's docstring
+    and the options it reads), so it always agrees with the code. The data
+    model and the dataset sizes are `ormgrade schema`.
+    """
+    from grader.course.reference import render_reference
+
+    page = render_reference()
+    click.echo(page, nl=False)
+    if output is not None:
+        write_atomic(output, page)
+        click.echo(f"reference written to {output}", err=True)
 
 
 def _echo_mutation(analysis: ExerciseMutation) -> None:

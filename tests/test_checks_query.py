@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import distinct, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from grader.analysis.sqlshape import parse_statement
 from grader.checks.base import NOT_JUDGED, judge_all
 from grader.checks.query import (
     CLAUSE_FORBIDDEN,
     CLAUSE_MISSING,
     CLAUSE_OK,
+    CLAUSES,
     CONSTANT_QUERIES,
     FULL_SCAN,
     GROWING_QUERIES,
     NO_READ,
+    ONLY_LOADERS_READ,
     PROJECTION_EXTRA,
     PROJECTION_OK,
     QUERIES_OK,
@@ -26,9 +30,10 @@ from grader.checks.query import (
     WRONG_STATE,
     describe_difference,
 )
-from grader.domain import Task, User
+from grader.domain import Tag, Task, User
 from grader.errors import SpecError
 from grader.execution.run import RunRecord
+from grader.wording import counted
 from tests.recording import check, evaluation, plans_of, record, seeded_engine
 
 
@@ -268,8 +273,218 @@ def test_clause_fails_when_the_table_is_never_read(engine: Engine) -> None:
 
 
 def test_clause_rejects_an_unknown_clause() -> None:
-    with pytest.raises(SpecError, match="clause must be one of"):
+    with pytest.raises(SpecError) as raised:
         check("clause", clause="having", table="users")
+    assert raised.value.field == "clause"  # type: ignore[attr-defined]
+    assert "'distinct'" in str(raised.value) and "found 'having' (string)" in str(raised.value)
+
+
+def test_clause_rejects_an_unknown_statement_choice() -> None:
+    with pytest.raises(SpecError) as raised:
+        check("clause", clause="where", table="users", statement="main")
+    assert raised.value.field == "statement"  # type: ignore[attr-defined]
+    assert "'answer', 'any'" in str(raised.value)
+
+
+# Two starters that load related rows with a loader and filter in Python, their
+# half-done and their finished variants. The loader's follow-up statement has
+# a WHERE on tasks (selectinload(User.tasks): "WHERE tasks.assignee_id IN (…)")
+# or a JOIN of tags (selectinload(Task.tags)): neither may meet a check of the
+# statement that returns the answer's rows.
+def open_titles_selectinload(session: Session) -> list[str]:
+    """Starter: French users with their tasks (selectinload), filtered in Python."""
+    users = session.scalars(select(User).options(selectinload(User.tasks))).all()
+    return sorted(
+        t.title for u in users if u.country == "FR" for t in u.tasks if t.status != "done"
+    )
+
+
+def open_titles_lazy(session: Session) -> list[str]:
+    """The same starter with lazy loads, one per user."""
+    users = session.scalars(select(User).where(User.country == "FR")).all()
+    return sorted(t.title for u in users for t in u.tasks if t.status != "done")
+
+
+def open_titles_sql(session: Session) -> list[str]:
+    stmt = select(Task.title).join(Task.assignee).where(User.country == "FR", Task.status != "done")
+    return sorted(session.scalars(stmt))
+
+
+def open_bugs_selectinload(session: Session) -> list[int]:
+    """Starter: every task with its tags (selectinload), filtered in Python."""
+    tasks = session.scalars(select(Task).options(selectinload(Task.tags))).all()
+    return sorted(
+        t.id for t in tasks if t.status != "done" and any(g.name == "bug" for g in t.tags)
+    )
+
+
+def open_bugs_half(session: Session) -> list[int]:
+    """Half done: the status filter in SQL, the tag filter still in Python."""
+    stmt = select(Task).where(Task.status != "done").options(selectinload(Task.tags))
+    tasks = session.scalars(stmt).all()
+    return sorted(t.id for t in tasks if any(g.name == "bug" for g in t.tags))
+
+
+def open_bugs_sql(session: Session) -> list[int]:
+    """The fix: one statement joins the tags and filters."""
+    stmt = (
+        select(Task.id)
+        .join(Task.tags)
+        .where(Tag.name == "bug", Task.status != "done")
+        .order_by(Task.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def open_bugs_text(session: Session) -> list[int]:
+    """The fix written as text(): the database joins and filters as well."""
+    sql = text(
+        "SELECT t.id FROM tasks t JOIN task_tags tt ON tt.task_id = t.id "
+        "JOIN tags g ON g.id = tt.tag_id WHERE g.name = 'bug' AND t.status <> 'done' "
+        "ORDER BY t.id"
+    )
+    return list(session.scalars(sql))
+
+
+WHERE_TASKS = {"clause": "where", "table": "tasks"}
+JOIN_TAGS = {"clause": "join", "table": "tags"}
+#: (starter, the check its loader met by accident, the fixes in several styles)
+LOADER_CASES = {
+    "where-selectinload": (open_titles_selectinload, WHERE_TASKS, [open_titles_sql]),
+    "where-lazy": (open_titles_lazy, WHERE_TASKS, [open_titles_sql]),
+    "join-selectinload": (open_bugs_selectinload, JOIN_TAGS, [open_bugs_sql, open_bugs_text]),
+}
+
+
+@pytest.mark.parametrize("case", list(LOADER_CASES))
+def test_a_loaders_follow_up_does_not_meet_a_clause_of_the_main_query(
+    engine: Engine, case: str
+) -> None:
+    starter, options, _ = LOADER_CASES[case]
+    main = record(engine, starter)
+    loaded = [s for s in main.log if s.loader]
+    assert loaded, "the starter emits relationship loads"
+    ev = evaluation(main, main)
+    # What the grader did before it told statements apart: the loader met the check.
+    assert check("clause", statement="any", **options).judge(ev).passed
+    verdict = check("clause", **options).judge(ev)
+    assert not verdict.passed
+    table = options["table"]
+    own = [s for s in main.log if not s.loader and table in parse_statement(s.sql).tables]
+    if own:
+        label = CLAUSES[options["clause"]][0]
+        assert verdict.message == CLAUSE_MISSING.format(clause=label, table=table, reads=len(own))
+    else:
+        assert verdict.message == ONLY_LOADERS_READ.format(
+            table=table, reads=counted(len(loaded), "statement")
+        )
+
+
+@pytest.mark.parametrize("case", list(LOADER_CASES))
+@pytest.mark.parametrize("statement", ["answer", "any"])
+def test_the_fix_meets_the_clause_check_whichever_statements_are_judged(
+    engine: Engine, case: str, statement: str
+) -> None:
+    starter, options, fixes = LOADER_CASES[case]
+    oracle = record(engine, starter, role="oracle")
+    for fix in fixes:
+        main = record(engine, fix)
+        assert main.value == oracle.value
+        verdict = check("clause", statement=statement, **options).judge(evaluation(oracle, main))
+        assert verdict.passed, verdict.message
+
+
+def test_half_the_work_in_sql_meets_only_the_clause_it_does(engine: Engine) -> None:
+    main = record(engine, open_bugs_half)
+    ev = evaluation(main, main)
+    assert check("clause", **WHERE_TASKS).judge(ev).passed
+    assert not check("clause", **JOIN_TAGS).judge(ev).passed
+
+
+# -- distinct: who has a task tagged bug (each user once) ----------------------------
+
+
+def bug_people_python(session: Session) -> list[int]:
+    """Duplicates removed in Python: one row per (user, bug task) is fetched."""
+    stmt = select(Task.assignee_id).join(Task.tags).where(Tag.name == "bug")
+    return sorted({i for i in session.scalars(stmt) if i is not None})
+
+
+def bug_people_distinct(session: Session) -> list[int]:
+    stmt = (
+        select(Task.assignee_id)
+        .join(Task.tags)
+        .where(Tag.name == "bug", Task.assignee_id.is_not(None))
+        .distinct()
+        .order_by(Task.assignee_id)
+    )
+    return list(session.scalars(stmt))
+
+
+def bug_people_group_by(session: Session) -> list[int]:
+    stmt = (
+        select(Task.assignee_id)
+        .join(Task.tags)
+        .where(Tag.name == "bug", Task.assignee_id.is_not(None))
+        .group_by(Task.assignee_id)
+        .order_by(Task.assignee_id)
+    )
+    return list(session.scalars(stmt))
+
+
+def bug_people_count_distinct(session: Session) -> int:
+    stmt = select(func.count(distinct(Task.assignee_id))).join(Task.tags).where(Tag.name == "bug")
+    return int(session.scalar(stmt) or 0)
+
+
+def bug_people_count_subquery(session: Session) -> int:
+    inner = (
+        select(Task.assignee_id)
+        .join(Task.tags)
+        .where(Tag.name == "bug", Task.assignee_id.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    return int(session.scalar(select(func.count()).select_from(inner)) or 0)
+
+
+@pytest.mark.parametrize(
+    "solution",
+    [
+        bug_people_distinct,
+        bug_people_group_by,
+        bug_people_count_distinct,
+        bug_people_count_subquery,
+    ],
+)
+def test_distinct_clause_passes_when_the_database_removes_duplicates(
+    engine: Engine, solution: Any
+) -> None:
+    main = record(engine, solution)
+    verdict = check("clause", clause="distinct", table="tasks").judge(evaluation(main, main))
+    assert verdict.passed
+    assert verdict.message == CLAUSE_OK.format(clause=CLAUSES["distinct"][0], table="tasks")
+
+
+def test_distinct_clause_fails_when_python_removes_duplicates(engine: Engine) -> None:
+    main = record(engine, bug_people_python)
+    assert main.value == record(engine, bug_people_distinct).value
+    verdict = check("clause", clause="distinct", table="tasks").judge(evaluation(main, main))
+    assert not verdict.passed
+    assert verdict.message == CLAUSE_MISSING.format(
+        clause=CLAUSES["distinct"][0], table="tasks", reads=1
+    )
+
+
+def test_distinct_only_inside_a_where_subquery_does_not_count(engine: Engine) -> None:
+    def people(session: Session) -> list[int]:
+        bugs = select(Task.assignee_id).join(Task.tags).where(Tag.name == "bug").distinct()
+        return list(session.scalars(select(User.id).where(User.id.in_(bugs)).order_by(User.id)))
+
+    main = record(engine, people)
+    assert (
+        not check("clause", clause="distinct", table="users").judge(evaluation(main, main)).passed
+    )
 
 
 # -- column_projection --------------------------------------------------------------

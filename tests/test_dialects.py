@@ -33,6 +33,15 @@ from grader.execution.capture import capture
 from grader.execution.child import normalize
 from grader.execution.run import RunRecord
 from grader.grading.runner import _explain_all
+from tests.recording import check, evaluation
+from tests.test_checks_query import (
+    LOADER_CASES,
+    bug_people_count_distinct,
+    bug_people_count_subquery,
+    bug_people_distinct,
+    bug_people_group_by,
+    bug_people_python,
+)
 
 #: The seed of the catalog self-check: the templates are shared with it.
 SEED = 20241125
@@ -254,3 +263,40 @@ def test_decimals_and_floats_normalize_to_the_same_value_and_repr(
 ) -> None:
     assert normalize(exact) == normalize(approximate)
     assert repr(normalize([exact])) == repr(normalize([approximate]))
+
+
+# -- clause checks: which statement, and DISTINCT ----------------------------------
+
+
+@pytest.mark.parametrize("case", list(LOADER_CASES))
+def test_a_loaders_follow_up_never_meets_a_clause_check_on_any_dialect(
+    small: Template, copy_of: Callable[[Template], str], case: str
+) -> None:
+    starter, options, fixes = LOADER_CASES[case]
+    url = copy_of(small)
+    oracle = record(url, starter)
+    assert any(s.loader for s in oracle.log)
+    assert check("clause", statement="any", **options).judge(evaluation(oracle, oracle)).passed
+    assert not check("clause", **options).judge(evaluation(oracle, oracle)).passed
+    for fix in fixes:
+        main = record(url, fix)
+        assert main.value == oracle.value
+        assert check("clause", **options).judge(evaluation(oracle, main)).passed
+
+
+@pytest.mark.parametrize(
+    ("people", "passes"),
+    [
+        (bug_people_python, False),
+        (bug_people_distinct, True),
+        (bug_people_group_by, True),
+        (bug_people_count_distinct, True),
+        (bug_people_count_subquery, True),
+    ],
+)
+def test_distinct_is_read_as_each_dialect_renders_it(
+    small: Template, copy_of: Callable[[Template], str], people: Any, passes: bool
+) -> None:
+    run = record(copy_of(small), people)
+    verdict = check("clause", clause="distinct", table="tasks").judge(evaluation(run, run))
+    assert verdict.passed is passes, [s.sql for s in run.log]

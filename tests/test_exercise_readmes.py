@@ -1,88 +1,117 @@
-"""The READMEs of the query exercises: sections, hints, points and a measured figure.
+"""The READMEs of the exercises follow the rules `ormgrade verify` checks.
 
-Plain file reads: each task README has its sections in order, three hints, a
-table that names every check of the spec with its points, and the figure that
-shows why the exercise matters, with where it was measured. The catalog's
-self-check (solutions full marks, starters correct but slow at exactly what
-they teach) is tests/test_catalog.py.
+Every exercise of the catalog, whoever added it, is held to
+`grader.authoring.readme.readme_problems` (sections in order, three hints,
+every check with its points, a measured figure, the grading command); each
+rule is shown to fail on a README that breaks it.
 """
 
 from __future__ import annotations
 
-import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from grader.course.catalog import Catalog
-
-#: Exercises whose figure comes from bench/run.py --teaching or a SQLite measurement.
-READ_IDS = [
-    "filter_limit",
-    "eager_loading",
-    "column_projection",
-    "pagination",
-    "keyset_pagination",
-    "index_lookup",
-    "count_exists",
-    "aggregate_report",
-    "join_types",
-    "window_report",
-    "partition_pruning",
-]
-#: Exercises whose figure was measured on SQLite (the README says so).
-WRITE_IDS = [
-    "bulk_export",
-    "bulk_insert",
-    "bulk_update",
-    "transaction_atomic",
-    "read_replica_routing",
-]
-#: Exercises beyond reads and writes whose figure comes from bench/run.py --teaching.
-BENCHED_IDS = ["lost_update", "async_eager_loading"]
-SECTIONS = (
-    "## The task",
-    "## Why it matters",
-    "## What the grader checks",
-    "## Reading the feedback",
-    "## Hints",
+from grader.authoring.readme import (
+    FIGURE_SOURCES,
+    HINT_COUNT,
+    HINTS,
+    MISSING_SECTION,
+    NO_CHECK_ROW,
+    NO_FIGURE,
+    NO_GRADE_COMMAND,
+    NO_README,
+    SECTIONS_ORDER,
+    WRONG_POINTS,
+    readme_problems,
 )
+from grader.course.catalog import Catalog
+from grader.course.spec import load_spec
+from tests.conftest import ROOT
+
+EXERCISES = Catalog(ROOT).ids
 
 
-@pytest.mark.parametrize("exercise", READ_IDS + WRITE_IDS + BENCHED_IDS)
-def test_readme_has_the_sections_and_three_hints(catalog: Catalog, exercise: str) -> None:
-    text = catalog.spec(exercise).readme.read_text(encoding="utf-8")
-    positions = [text.find(heading) for heading in SECTIONS]
-    assert -1 not in positions, f"{exercise}: missing {SECTIONS[positions.index(-1)]}"
-    assert positions == sorted(positions), f"{exercise}: sections out of order"
-    assert text.count("<details>") == text.count("</details>") == 3
-    assert f"ormgrade grade {exercise}" in text
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_readme_follows_the_rules(catalog: Catalog, exercise: str) -> None:
+    assert readme_problems(catalog.spec(exercise)) == []
 
 
-@pytest.mark.parametrize("exercise", READ_IDS + WRITE_IDS + BENCHED_IDS)
-def test_readme_lists_every_check_with_its_points(catalog: Catalog, exercise: str) -> None:
-    spec = catalog.spec(exercise)
-    text = spec.readme.read_text(encoding="utf-8")
-    for check in spec.checks:
-        row = re.search(rf"^\| `{re.escape(check.name)}` \| (\d+) \|", text, re.MULTILINE)
-        assert row is not None, f"{exercise}: the README's table has no row for {check.name}"
-        assert int(row.group(1)) == check.points, f"{exercise}: points of {check.name}"
+def _swap_sections(text: str) -> str:
+    a, b = "## Reading the feedback", "## Hints"
+    return text.replace(a, "\0").replace(b, a).replace("\0", b)
 
 
-def why_it_matters(catalog: Catalog, exercise: str) -> str:
-    """The 'Why it matters' section of an exercise's README."""
-    text = catalog.spec(exercise).readme.read_text(encoding="utf-8")
-    why = text[text.index("## Why it matters") : text.index("## What the grader checks")]
-    assert re.search(r"\d+(\.\d+)?×", why), f"{exercise}: no figure in 'Why it matters'"
-    return why
+def _drop_hint(text: str) -> str:
+    start = text.rindex("<details>")
+    end = text.index("</details>", start) + len("</details>")
+    return text[:start] + text[end:]
 
 
-@pytest.mark.parametrize("exercise", READ_IDS + BENCHED_IDS)
-def test_read_readme_quotes_its_measured_figure(catalog: Catalog, exercise: str) -> None:
-    why = why_it_matters(catalog, exercise)
-    assert "bench/run.py --teaching" in why or "measured on SQLite" in why
+def _no_figure(text: str) -> str:
+    return text.replace("×", "x")
 
 
-@pytest.mark.parametrize("exercise", WRITE_IDS)
-def test_write_readme_quotes_its_measured_figure(catalog: Catalog, exercise: str) -> None:
-    why = why_it_matters(catalog, exercise)
-    assert "measured on SQLite" in " ".join(why.split())
+def _wrong_points(text: str) -> str:
+    return text.replace("| `limit_in_sql` | 2 |", "| `limit_in_sql` | 5 |")
+
+
+FIGURE_WORDS = " or ".join(repr(s) for s in FIGURE_SOURCES)
+#: A change that breaks one rule, and the problem verify must report.
+BROKEN: dict[str, tuple[Callable[[str], str], str]] = {
+    "section missing": (
+        lambda t: t.replace("## Reading the feedback", "## Feedback"),
+        MISSING_SECTION.format(section="## Reading the feedback"),
+    ),
+    "sections out of order": (
+        _swap_sections,
+        SECTIONS_ORDER.format(
+            order="## The task, ## Why it matters, ## What the grader checks, "
+            "## Reading the feedback, ## Hints"
+        ),
+    ),
+    "two hints": (_drop_hint, HINT_COUNT.format(found=HINTS - 1, expected=HINTS)),
+    "no figure": (_no_figure, NO_FIGURE.format(sources=FIGURE_WORDS)),
+    "check missing": (
+        lambda t: t.replace("| `where_in_sql` |", "| where |"),
+        NO_CHECK_ROW.format(name="where_in_sql"),
+    ),
+    "wrong points": (_wrong_points, WRONG_POINTS.format(name="limit_in_sql", found=5, points=2)),
+    "no command": (
+        lambda t: t.replace("ormgrade grade filter_limit", "ormgrade grade"),
+        NO_GRADE_COMMAND.format(id="filter_limit"),
+    ),
+}
+
+
+@pytest.fixture
+def copied(tmp_path: Path) -> Path:
+    """A copy of filter_limit's folder to break."""
+    return Path(shutil.copytree(ROOT / "exercises" / "filter_limit", tmp_path / "filter_limit"))
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_a_readme_that_breaks_a_rule_is_reported(copied: Path, broken: str) -> None:
+    change, problem = BROKEN[broken]
+    readme = copied / "README.md"
+    before = readme.read_text(encoding="utf-8")
+    assert readme_problems(load_spec(copied)) == []
+    readme.write_text(change(before), encoding="utf-8")
+    assert problem in readme_problems(load_spec(copied))
+
+
+def test_a_missing_readme_is_reported(copied: Path) -> None:
+    (copied / "README.md").unlink()
+    assert readme_problems(load_spec(copied)) == [NO_README]
+
+
+def test_a_migration_readme_names_every_scored_check(tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(ROOT / "exercises" / "migration_add_column", tmp_path / "m"))
+    folder = folder.rename(tmp_path / "migration_add_column")
+    readme = folder / "README.md"
+    assert readme_problems(load_spec(folder)) == []
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("| `data_preserved` |", "| data |"), encoding="utf-8")
+    assert readme_problems(load_spec(folder)) == [NO_CHECK_ROW.format(name="data_preserved")]

@@ -61,19 +61,14 @@ from grader.migrations.history import (
 )
 from grader.migrations.lint import NOT_RENDERED, SQUAWK_MISSING, LintFinding, squawk_binary
 from grader.results import ExerciseResult, Outcome
-from tests.conftest import case_dir
+from tests.conftest import ROOT, case_dir
 from tests.recording import check as make_check
 from tests.recording import spec_with
 
 #: The dataset seed of every run in this module.
 SEED = 13
-MIGRATION_IDS = (
-    "migration_add_column",
-    "migration_add_index",
-    "migration_rename_column",
-    "migration_change_type",
-    "migration_backfill_not_null",
-)
+#: Every migration exercise of the catalog, whoever added it.
+MIGRATION_IDS = tuple(s.id for s in Catalog(ROOT).select() if s.kind == "migration")
 STARTER_HEAD = "4d1c6a0e2b17"
 
 

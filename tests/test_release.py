@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from packaging.requirements import Requirement
 
 from grader.authoring.release import (
     INSIDE_CATALOG_MESSAGE,
@@ -41,6 +42,7 @@ from grader.course.manifest import (
     file_digest,
 )
 from grader.course.schema_page import SCHEMA_PAGE, render_schema
+from grader.databases.server import DRIVER_EXTRAS, DRIVER_PACKAGES, NO_DRIVER
 
 IDS = ("filter_limit", "column_projection")
 SEED = 7
@@ -392,3 +394,15 @@ def test_release_refuses_a_starter_that_is_a_solution(tmp_path: Path, catalog: C
         released=".ormgrade/oracle/filter_limit/task.py", solution="solutions/filter_limit/task.py"
     )
     assert not out.exists()
+
+
+def test_the_release_carries_the_driver_extras_its_messages_name(released: Path) -> None:
+    config = tomllib.loads((released / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = config["project"]["optional-dependencies"]
+    for extra in DRIVER_EXTRAS.values():
+        assert extras[extra] == [DRIVER_PACKAGES[extra]]
+        assert Requirement(f"ormgrade[{extra}]").extras == {extra}
+        assert all(Requirement(r).name for r in extras[extra])
+        assert f'".[{extra}]"' in NO_DRIVER.format(
+            url="u", problem="p", extra=extra, package=DRIVER_PACKAGES[extra], example="e"
+        )

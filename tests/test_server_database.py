@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from grader.databases.backend import backend_for
 from grader.databases.dataset import DatasetSize
 from grader.databases.postgresql import _copy_field
 from grader.databases.server import (
+    DRIVER_PACKAGES,
     HOST,
     MAX_NAME,
     NO_DRIVER,
@@ -57,6 +59,7 @@ from grader.databases.server import (
 )
 from grader.domain import Base, Tag
 from grader.errors import DatabaseError, UsageError
+from tests.conftest import ROOT
 
 #: A size of this module's own, small enough to build in a blink.
 SIZE = DatasetSize("srvtest", users=40, projects=6, tasks=120, tags=8, comments=60)
@@ -156,9 +159,17 @@ def test_missing_driver_names_the_extra_to_install() -> None:
         url=url,
         problem="No module named 'pg8000'",
         extra="postgres",
+        package=DRIVER_PACKAGES["postgres"],
         example="postgresql+psycopg://…",
     )
     assert str(raised.value) == expected
+
+
+def test_the_driver_packages_named_are_the_projects_extras() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    for extra, package in DRIVER_PACKAGES.items():
+        assert extras[extra] == [package]
 
 
 def test_dead_server_says_how_to_start_it() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from grader.checks import CHECK_KINDS
 from grader.checks.base import UNKNOWN_KIND
+from grader.checks.query import CLAUSES, NOT_ONE_OF
 from grader.course.catalog import Catalog, discover
 from grader.course.spec import (
     BOOLEAN,
@@ -18,6 +19,7 @@ from grader.course.spec import (
     DID_YOU_MEAN,
     DUPLICATE_CHECK,
     EDITABLE,
+    GATE_STARTER_FAIL,
     HOOKS,
     HOOKS_FILE,
     KINDS,
@@ -25,9 +27,11 @@ from grader.course.spec import (
     NOT_ON_DIALECT,
     POSITIVE_SECONDS,
     SPEC_KEYS,
+    STARTER_FAILS,
     TABLE,
     UNKNOWN_HOOK,
     UNKNOWN_KEY,
+    UNKNOWN_STARTER_FAIL,
     WRONG_VALUE,
     describe,
     load_spec,
@@ -249,6 +253,37 @@ REFUSED = {
     "two checks of one name": (
         GOOD.replace('kind = "max_queries"', 'kind = "correct_result"'),
         _problem("checks[1].name", DUPLICATE_CHECK.format(name="correct_result")),
+    ),
+    "starter_fails naming no check": (
+        GOOD.replace(
+            'editable = ["task.py"]', 'editable = ["task.py"]\nstarter_fails = ["max_query"]'
+        ),
+        _problem(
+            "starter_fails[0]",
+            UNKNOWN_STARTER_FAIL.format(
+                name="max_query",
+                suggestion=DID_YOU_MEAN.format(match="max_queries"),
+                known="correct_result, max_queries",
+            ),
+        ),
+    ),
+    "starter_fails naming the gate": (
+        GOOD.replace(
+            'editable = ["task.py"]',
+            'editable = ["task.py"]\nstarter_fails = ["max_queries", "correct_result"]',
+        ),
+        _problem("starter_fails[1]", GATE_STARTER_FAIL.format(name="correct_result")),
+    ),
+    "starter_fails not an array of names": (
+        GOOD.replace(
+            'editable = ["task.py"]', 'editable = ["task.py"]\nstarter_fails = "max_queries"'
+        ),
+        _wrong("starter_fails", STARTER_FAILS.expected, "max_queries"),
+    ),
+    "a clause check with a clause it does not know": (
+        GOOD + '\n[[checks]]\nkind = "clause"\nclause = "unique"\ntable = "users"\npoints = 1\n',
+        ": checks[2].clause (check 'clause'): "
+        + NOT_ONE_OF.format(known=", ".join(repr(c) for c in CLAUSES), found=describe("unique")),
     ),
 }
 

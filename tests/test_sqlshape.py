@@ -776,3 +776,32 @@ def test_shape_is_frozen_and_read_only() -> None:
     with pytest.raises(TypeError):
         shape.aliases["x"] = "y"  # type: ignore[index]
     assert hash(shape) == hash(parse_statement("SELECT u.id FROM users AS u"))
+
+
+@pytest.mark.parametrize(
+    ("sql", "distinct"),
+    [
+        ("SELECT DISTINCT users.name FROM users", True),
+        ("SELECT DISTINCT ON (tasks.project_id) tasks.id FROM tasks", True),
+        ("SELECT count(DISTINCT tasks.assignee_id) AS n FROM tasks", True),
+        ("SELECT COUNT( DISTINCT `tasks`.`assignee_id`) AS n FROM `tasks`", True),
+        (
+            "SELECT t.project_id FROM tasks t GROUP BY t.project_id "
+            "HAVING count(DISTINCT t.status) > 1",
+            True,
+        ),
+        ("SELECT count(*) FROM (SELECT DISTINCT tasks.assignee_id FROM tasks) AS anon_1", True),
+        ("SELECT users.id FROM users UNION SELECT tasks.assignee_id FROM tasks", True),
+        ("SELECT users.id FROM users", False),
+        ("SELECT count(tasks.assignee_id) FROM tasks", False),
+        ("SELECT users.id FROM users UNION ALL SELECT tasks.assignee_id FROM tasks", False),
+        (
+            "SELECT users.id FROM users WHERE users.id IN "
+            "(SELECT DISTINCT tasks.assignee_id FROM tasks)",
+            False,
+        ),
+        ("SELECT users.id, (SELECT count(DISTINCT tasks.status) FROM tasks) FROM users", False),
+    ],
+)
+def test_distinct_is_seen_at_the_top_level_only(sql: str, distinct: bool) -> None:
+    assert parse_statement(sql).has_distinct is distinct

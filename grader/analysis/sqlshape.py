@@ -103,6 +103,12 @@ class StatementShape:
         selects_expressions: Whether the select list has items other than plain
             columns: function calls, literals, parameters, arithmetic, subqueries.
         fingerprint: A normalized form of the statement; see :func:`fingerprint`.
+        has_distinct: Whether the top level removes duplicates: ``SELECT
+            DISTINCT`` (``DISTINCT ON`` too), an aggregate over ``DISTINCT``
+            (``COUNT(DISTINCT …)``) in the select list or HAVING, or a compound
+            ``UNION`` / ``INTERSECT`` / ``EXCEPT`` without ``ALL``; or its first
+            FROM item is a subquery that does (``count(*) FROM (SELECT DISTINCT
+            …)``). DISTINCT only inside a WHERE subquery does not count.
     """
 
     sql: str
@@ -123,6 +129,7 @@ class StatementShape:
     selected: Mapping[str, frozenset[str]] = field(hash=False)
     selects_expressions: bool
     fingerprint: str
+    has_distinct: bool = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -531,6 +538,24 @@ def _collect_aggregates(nodes: list[_Node], out: set[str]) -> None:
             out.add(word)
 
 
+def _distinct_aggregate(nodes: list[_Node]) -> bool:
+    """Whether an aggregate of ``nodes`` (not of a subquery) runs over DISTINCT values."""
+    for i, node in enumerate(nodes):
+        if isinstance(node, _Group):
+            if _query_items(node) is None and _distinct_aggregate(node.items):
+                return True
+            continue
+        following = nodes[i + 1] if i + 1 < len(nodes) else None
+        if (
+            _word(node) in AGGREGATES
+            and isinstance(following, _Group)
+            and following.items
+            and _is_kw(following.items[0], "DISTINCT")
+        ):
+            return True
+    return False
+
+
 def _text(nodes: list[_Node]) -> str:
     parts: list[str] = []
     for node in nodes:
@@ -586,6 +611,7 @@ class _Query:
     aggregates: set[str] = field(default_factory=set)
     selected: dict[str, set[str]] = field(default_factory=dict)
     selects_expressions: bool = False
+    has_distinct: bool = False
     outputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # label -> (table, col)
 
     def single_table(self) -> str | None:
@@ -661,6 +687,7 @@ class _Analyzer:
             ),
             selects_expressions=q.selects_expressions,
             fingerprint=_fingerprint_nodes(root),
+            has_distinct=q.has_distinct,
         )
 
     # statements ----------------------------------------------------------------
@@ -717,16 +744,19 @@ class _Analyzer:
 
     def _select(self, items: list[_Node]) -> _Query:
         parts: list[list[_Node]] = [[]]
+        deduplicates = False
         for node in items:
             if _is_kw(node, *_COMPOUND):
                 parts.append([])
+                deduplicates |= _is_kw(node, "UNION", "INTERSECT", "EXCEPT", "MINUS")
             elif not parts[-1] and len(parts) > 1 and _is_kw(node, "ALL", "DISTINCT"):
+                deduplicates &= not _is_kw(node, "ALL")
                 continue
             else:
                 parts[-1].append(node)
         if len(parts) == 1 and _query_items(items[0]) is None:
             return self._select_core(items)
-        q = _Query(kind="SELECT")
+        q = _Query(kind="SELECT", has_distinct=deduplicates)
         for index, part in enumerate(parts):
             if not part:
                 continue
@@ -841,6 +871,7 @@ class _Analyzer:
                 q.has_group_by = True
             elif key == "HAVING":
                 _collect_aggregates(nodes, q.aggregates)
+                q.has_distinct |= _distinct_aggregate(nodes)
             elif key == "ORDER BY":
                 q.has_order_by = True
             elif key == "LIMIT":
@@ -888,11 +919,13 @@ class _Analyzer:
             self._scan_nested(item)
             expr, label = _split_alias(item)
             _collect_aggregates(expr, q.aggregates)
+            q.has_distinct |= _distinct_aggregate(expr)
             self._select_item(expr, label, q)
 
     def _strip_select_modifiers(self, item: list[_Node], q: _Query) -> list[_Node]:
         while len(item) > 1:
             if _is_kw(item[0], "DISTINCT"):
+                q.has_distinct = True
                 item = item[1:]
                 if _is_kw(item[0], "ON") and len(item) > 1 and isinstance(item[1], _Group):
                     self._scan_nested(item[1:2])
@@ -961,6 +994,8 @@ class _Analyzer:
                 continue
             q.sources.append(source)
             q.main_tables |= source.tables()
+            if kind is None and source.query is not None:
+                q.has_distinct |= source.query.has_distinct
             if kind is not None:
                 q.joins.append(JoinInfo(kind, source.single_table() or "", source.alias))
 
@@ -1076,6 +1111,7 @@ def _merge(part: _Query, q: _Query, *, tail: bool) -> None:
     q.joins.extend(part.joins)
     q.has_group_by |= part.has_group_by
     q.aggregates |= part.aggregates
+    q.has_distinct |= part.has_distinct
     for table, columns in part.selected.items():
         q.selected.setdefault(table, set()).update(columns)
     q.selects_expressions |= part.selects_expressions

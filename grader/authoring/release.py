@@ -41,6 +41,7 @@ from grader.course.catalog import ORACLE_DIR, Catalog
 from grader.course.manifest import MANIFEST_FILE, Manifest, build_manifest
 from grader.course.schema_page import SCHEMA_PAGE, render_schema
 from grader.course.spec import ExerciseSpec
+from grader.databases.server import DRIVER_PACKAGES
 from grader.errors import OrmgradeError, UsageError
 from grader.migrations.project import lay_scaffold
 from grader.report.classroom import encode_result
@@ -267,6 +268,32 @@ def engine_requirements() -> list[str]:
     return [r for r in requires if "extra ==" not in r]
 
 
+def engine_extras() -> dict[str, list[str]]:
+    """The engine's database driver extras (``postgres``, ``mysql``) with their requirements.
+
+    A release carries them, so that ``python -m pip install -e ".[postgres]"``
+    works in a student repository as the grader's messages say. Read like
+    `engine_requirements`; a driver extra the project lacks is named by its
+    package (`grader.databases.server.DRIVER_PACKAGES`).
+    """
+    extras: dict[str, list[str]] = {}
+    pyproject = engine_source().parent / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        if project.get("name") == "ormgrade":
+            declared = project.get("optional-dependencies", {})
+            extras = {e: [str(r) for r in declared.get(e, ())] for e in DRIVER_PACKAGES}
+    if not extras:
+        try:
+            requires = importlib.metadata.requires("ormgrade") or []
+        except importlib.metadata.PackageNotFoundError:
+            requires = []
+        for extra in DRIVER_PACKAGES:
+            marker = re.compile(rf"""extra\s*==\s*["']{extra}["']""")
+            extras[extra] = [r.split(";")[0].strip() for r in requires if marker.search(r)]
+    return {e: reqs or [DRIVER_PACKAGES[e]] for e, reqs in extras.items()}
+
+
 # -- writing a release --------------------------------------------------------------
 
 
@@ -440,6 +467,7 @@ def _write_release(catalog: Catalog, out_dir: Path, specs: list[ExerciseSpec]) -
         "engine_version": __version__,
         "schema_page": SCHEMA_PAGE,
         "dependencies": list(dict.fromkeys([*engine_requirements(), TEST_RUNNER_REQUIREMENT])),
+        "extras": engine_extras(),
     }
     _write(out_dir, "README.md", render("release/README.md.j2", **context))
     _write(out_dir, "pyproject.toml", render("release/pyproject.toml.j2", **context))

@@ -2,7 +2,9 @@
 
 Every reference solution must earn every point; every starter must pass
 ``correct_result`` (it is the oracle, so anything else is a broken catalog)
-and fail at least one other check (else the exercise teaches nothing).
+and fail every check its spec lists in ``starter_fails`` (what the exercise
+teaches; with none listed, at least one check). Every README follows the
+rules of `grader.authoring.readme`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from grader.authoring.readme import readme_problems
 from grader.course.catalog import Catalog
+from grader.course.spec import ExerciseSpec
 from grader.grading.runner import GradeOptions, grade, open_session
 from grader.results import ExerciseResult, GradeReport
 
@@ -24,7 +28,7 @@ class VerifyProblem:
 
     Attributes:
         exercise_id: The exercise.
-        side: ``solution`` or ``starter``.
+        side: ``solution``, ``starter`` or ``readme``.
         message: What is wrong.
     """
 
@@ -62,8 +66,26 @@ def solution_problems(result: ExerciseResult) -> list[str]:
     return [f"{c.name} not met: {c.message}" for c in result.checks if not c.passed]
 
 
-def starter_problems(result: ExerciseResult) -> list[str]:
-    """Why a starter's result does not show a correct-but-slow starter."""
+#: The starter passes a check its spec declares it fails.
+STARTER_PASSES = (
+    "the starter passes {name}, which the spec lists in starter_fails: the exercise "
+    "teaches nothing there (make the starter slow at it, or tighten the check: {message})"
+)
+#: The starter passes every check.
+TEACHES_NOTHING = "the starter passes every performance check: the exercise teaches nothing"
+#: No ``starter_fails`` in the spec.
+NO_STARTER_FAILS = (
+    "the spec declares no starter_fails; the starter fails {failing}: "
+    "add starter_fails = [{quoted}] to spec.toml"
+)
+
+
+def starter_problems(result: ExerciseResult, spec: ExerciseSpec | None = None) -> list[str]:
+    """Why a starter's result does not show a correct-but-slow starter.
+
+    With ``spec``, each check of its ``starter_fails`` must fail, and a spec
+    that declares none is told which checks to declare.
+    """
     if result.error:
         return [f"{result.outcome.value}: {result.error.splitlines()[0]}"]
     problems = []
@@ -72,7 +94,20 @@ def starter_problems(result: ExerciseResult) -> list[str]:
         problems.append(f"the starter does not pass {GATE}")
     others = [c for c in result.checks if c.name != GATE]
     if others and all(c.passed for c in others):
-        problems.append("the starter passes every performance check: the exercise teaches nothing")
+        problems.append(TEACHES_NOTHING)
+    if spec is None:
+        return problems
+    for name in spec.starter_fails:
+        found = [c for c in result.checks if c.name == name]
+        if found and found[0].passed:
+            problems.append(STARTER_PASSES.format(name=name, message=found[0].message))
+    failing = [c.name for c in others if not c.passed and c.max_points]
+    if not spec.starter_fails and failing and not problems:
+        problems.append(
+            NO_STARTER_FAILS.format(
+                failing=", ".join(failing), quoted=", ".join(f'"{n}"' for n in failing)
+            )
+        )
     return problems
 
 
@@ -108,5 +143,14 @@ def verify(
         VerifyProblem(r.id, "solution", m)
         for r in solutions.exercises
         for m in solution_problems(r)
-    ] + [VerifyProblem(r.id, "starter", m) for r in starters.exercises for m in starter_problems(r)]
+    ] + [
+        VerifyProblem(r.id, "starter", m)
+        for r in starters.exercises
+        for m in starter_problems(r, catalog.spec(r.id))
+    ]
+    problems += [
+        VerifyProblem(r.id, "readme", m)
+        for r in solutions.exercises
+        for m in readme_problems(catalog.spec(r.id))
+    ]
     return VerifyReport(solutions, starters, tuple(problems), left_out)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from grader.analysis.sqlshape import StatementShape, parse_statement
-from grader.errors import SpecFieldError
+from grader.errors import SpecError, SpecFieldError
 from grader.results import CheckResult, Evidence
 from grader.rule import (
     MISSING_KEY,
@@ -139,6 +140,10 @@ class Check:
     gate: ClassVar[bool] = False
     #: Judges the statements that read a table: never met by an answer read with none.
     statement_based: ClassVar[bool] = False
+    #: Options whose value is one of a few words, with those words (first: the example).
+    choices: ClassVar[Mapping[str, Sequence[str]]] = {}
+    #: Set while `declared_options` reads the options ``configure`` asks for.
+    _declared: list[OptionDoc] | None = None
 
     def __init__(self, spec: CheckSpec) -> None:
         self.spec = spec
@@ -170,6 +175,13 @@ class Check:
         """
         self.read.append(key)
         kinds = kind if isinstance(kind, tuple) else (kind,)
+        if self._declared is not None:
+            self._declared.append(
+                OptionDoc(key, _expected(kinds), default, tuple(self.choices.get(key, ())))
+            )
+            if default is not ...:
+                return default
+            return self.choices[key][0] if key in self.choices else _SAMPLES[kinds[0]]
         if key not in self.options:
             if default is ...:
                 # A required option that is absent is often a misspelt one.
@@ -188,6 +200,52 @@ class Check:
     def judge(self, evaluation: Evaluation) -> Verdict:
         """Judge ``evaluation``; never raises for a bad submission."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class OptionDoc:
+    """One option a check kind reads, as the reference shows it.
+
+    Attributes:
+        name: The option's key in the ``[[checks]]`` table.
+        expected: Its type in words ("an integer").
+        default: Its value when absent; ``...`` when it is required.
+        choices: The words it accepts, when it is one of a few.
+    """
+
+    name: str
+    expected: str
+    default: Any
+    choices: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        """The option must be given."""
+        return self.default is ...
+
+
+#: A value of each option type, handed to ``configure`` while its options are listed.
+_SAMPLES: dict[type, Any] = {str: "x", int: 1, float: 1.0, bool: True, list: [], dict: {}}
+
+
+def declared_options(cls: type[Check]) -> tuple[OptionDoc, ...]:
+    """The options ``cls.configure`` reads, in the order it reads them.
+
+    ``configure`` runs on a bare instance whose `Check.option` records each
+    call and returns the default (or an example value); a refusal it raises
+    once every option is read (two options that exclude each other) is ignored.
+    """
+    probe = cls.__new__(cls)
+    probe.spec = CheckSpec(kind=cls.kind, name=cls.kind, points=0)
+    probe.options = {}
+    probe.read = []
+    probe._declared = []
+    with contextlib.suppress(SpecError):
+        probe.configure()
+    seen: dict[str, OptionDoc] = {}
+    for doc in probe._declared:
+        seen.setdefault(doc.name, doc)
+    return tuple(seen.values())
 
 
 #: A check kind no module registered.

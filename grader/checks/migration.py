@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import IndexUsed
-from grader.errors import SpecError
+from grader.errors import SpecFieldError
 from grader.results import Evidence
+from grader.rule import MISSING_KEY
 
 if TYPE_CHECKING:
     from grader.migrations.execute import MigrationReport
@@ -361,7 +362,9 @@ class SchemaChange(Check):
         self.index: list[str] | None = self.option("index", list, None)
         self.unique: bool | None = self.option("unique", bool, None)
         if self.column is None and self.index is None and not self.gone:
-            raise SpecError(f"check {self.spec.name!r}: give column, index or gone")
+            raise SpecFieldError(
+                "column", MISSING_KEY.format(expected="a column name (or give 'index' or 'gone')")
+            )
 
     def expected(self) -> str:
         """What the task asks for, in words."""
@@ -604,7 +607,9 @@ class DataPreserved(Check):
         self.default: Any = self.option("default", (str, int, float, bool), None)
         self.not_null: bool = self.option("not_null", bool, False)
         if self.column is not None and self.table is None:
-            raise SpecError(f"check {self.spec.name!r}: 'column' needs 'table'")
+            raise SpecFieldError(
+                "table", MISSING_KEY.format(expected="the table of 'column' (a string)")
+            )
 
     def expected_value(self, old: Any) -> Any:
         """What the judged column should hold for a row whose source held ``old``."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from grader.analysis.sqlshape import StatementShape
 from grader.checks.base import (
@@ -21,7 +21,9 @@ from grader.checks.base import (
     register,
     shorten,
 )
+from grader.errors import SpecFieldError
 from grader.results import Evidence
+from grader.rule import describe
 from grader.wording import counted
 
 if TYPE_CHECKING:
@@ -46,6 +48,14 @@ CLAUSE_OK = "{clause} on {table} is done by the database"
 CLAUSE_MISSING = "no statement reading {table} has a top-level {clause} ({reads} read {table})"
 CLAUSE_FORBIDDEN = "{count} statement(s) reading {table} use {clause}; it should not be needed"
 NO_READ = "no statement read {table} at all"
+#: A clause check whose table only relationship loaders read.
+ONLY_LOADERS_READ = (
+    "no statement of the code itself reads {table}: only relationship loads do ({reads}, "
+    "e.g. selectinload's follow-up), and this check judges the statement that returns "
+    "the answer's rows"
+)
+#: An option (``clause``, ``statement``) with a value its check does not know.
+NOT_ONE_OF = "expected one of {known}, found {found}"
 PROJECTION_OK = "only the needed columns of {table} are selected ({columns})"
 PROJECTION_EXTRA = "{count} statement(s) select columns of {table} that are not needed: {extra}"
 INDEX_OK = "every read of {table} is answered from an index ({how})"
@@ -292,7 +302,18 @@ CLAUSES = {
     "group_by": ("GROUP BY", lambda s: s.has_group_by),
     "order_by": ("ORDER BY", lambda s: s.has_order_by),
     "aggregate": ("aggregate (COUNT/SUM/…)", lambda s: bool(s.aggregates)),
+    "distinct": ("DISTINCT (or GROUP BY)", lambda s: s.has_distinct or s.has_group_by),
 }
+
+#: Which statements a clause check judges, by its ``statement`` option.
+STATEMENTS = {
+    "answer": "the statements the code itself executed (not the ORM's relationship loads)",
+    "any": "every statement reading the table, relationship loads included",
+}
+
+
+def _not_one_of(found: Any, known: Any) -> str:
+    return NOT_ONE_OF.format(known=", ".join(repr(k) for k in known), found=describe(found))
 
 
 def reads(shape: StatementShape, table: str) -> bool:
@@ -304,26 +325,36 @@ def reads(shape: StatementShape, table: str) -> bool:
 class Clause(Check):
     """A statement reading ``table`` does the work in SQL with ``clause``.
 
-    Filtering, limiting, joining and grouping in Python means fetching rows
-    the answer does not need. Options: ``clause`` (limit, offset, where, join,
-    group_by, order_by, aggregate), ``table``, ``join_kind`` (for joins, e.g.
-    ``LEFT OUTER``), ``present`` (false: the clause must not be used, as OFFSET
-    in keyset pagination).
+    Filtering, limiting, joining, grouping and removing duplicates in Python
+    means fetching rows the answer does not need. Options: ``clause`` (limit,
+    offset, where, join, group_by, order_by, aggregate, distinct: SELECT
+    DISTINCT, COUNT(DISTINCT …) or GROUP BY), ``table``, ``join_kind`` (for
+    joins, e.g. ``LEFT OUTER``), ``present`` (false: the clause must not be
+    used, as OFFSET in keyset pagination), ``statement`` (``answer``, the
+    default: only the statements the code itself executed are judged, so that
+    a relationship loader's follow-up — selectinload's ``WHERE
+    tasks.assignee_id IN (…)``, or its JOIN of the tags — never meets the
+    check for the main query; ``any``: every statement reading the table).
     """
 
     kind = "clause"
     statement_based = True
+    choices: ClassVar[Mapping[str, Sequence[str]]] = {
+        "clause": tuple(CLAUSES),
+        "statement": tuple(STATEMENTS),
+    }
     default_hint = "Let the database do this part: it can skip rows you would throw away."
 
     def configure(self) -> None:
         self.clause: str = self.option("clause", str)
         if self.clause not in CLAUSES:
-            from grader.errors import SpecError
-
-            raise SpecError(f"check {self.spec.name!r}: clause must be one of {', '.join(CLAUSES)}")
+            raise SpecFieldError("clause", _not_one_of(self.clause, CLAUSES))
         self.table: str = self.option("table", str)
         self.join_kind: str | None = self.option("join_kind", str, None)
         self.present: bool = self.option("present", bool, True)
+        self.statement: str = self.option("statement", str, "answer")
+        if self.statement not in STATEMENTS:
+            raise SpecFieldError("statement", _not_one_of(self.statement, STATEMENTS))
 
     def has(self, statement: CapturedStatement, shape: StatementShape) -> bool:
         if self.clause == "limit":
@@ -346,14 +377,25 @@ class Clause(Check):
         label = CLAUSES[self.clause][0]
         if self.join_kind:
             label = f"{self.join_kind.upper()} JOIN"
-        indexed = [
+        every = [
             (s, sh)
             for s, sh in zip(evaluation.main.log.statements, evaluation.shapes, strict=True)
             if reads(sh, self.table)
         ]
+        indexed = every
+        if self.statement == "answer":
+            indexed = [(s, sh) for s, sh in every if s.loader is None]
         if not indexed:
             if not self.present:
                 return Verdict(True, NO_READ.format(table=self.table))
+            if every:
+                return Verdict(
+                    False,
+                    ONLY_LOADERS_READ.format(
+                        table=self.table, reads=counted(len(every), "statement")
+                    ),
+                    statement_evidence([s for s, _ in every], evaluation.shapes),
+                )
             return Verdict(False, NO_READ.format(table=self.table))
         matching = [(s, sh) for s, sh in indexed if self.has(s, sh)]
         statements = [s for s, _ in indexed]

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import describe_difference, statement_evidence
-from grader.errors import OrmgradeError, SpecError
+from grader.errors import OrmgradeError, SpecFieldError
 from grader.results import Evidence
+from grader.rule import MISSING_KEY, WRONG_VALUE, describe
 
 if TYPE_CHECKING:
     from grader.execution.capture import CapturedStatement
@@ -102,21 +103,22 @@ class StatementBudget(Check):
     )
 
     def configure(self) -> None:
+        self.where: bool = self.option("where", bool, False)
         self.bounds: dict[str, int] = {}
         for kind in KINDS:
             bound = self.option(kind.lower(), int, None)
             if bound is not None:
                 if bound < 0:
-                    raise SpecError(
-                        f"check {self.spec.name!r} ({self.kind}): {kind.lower()} must be >= 0"
+                    raise SpecFieldError(
+                        kind.lower(),
+                        WRONG_VALUE.format(expected="an integer >= 0", found=describe(bound)),
                     )
                 self.bounds[kind] = bound
         if not self.bounds:
-            raise SpecError(
-                f"check {self.spec.name!r} ({self.kind}) needs a bound for at least one of "
-                + ", ".join(k.lower() for k in KINDS)
+            raise SpecFieldError(
+                "/".join(k.lower() for k in KINDS),
+                MISSING_KEY.format(expected="a bound (an integer) for at least one of them"),
             )
-        self.where: bool = self.option("where", bool, False)
 
     def judge(self, evaluation: Evaluation) -> Verdict:
         statements = evaluation.main.log.statements

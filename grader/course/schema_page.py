@@ -1,9 +1,11 @@
 """The data model as a page students can read, generated from the models themselves.
 
 `render_schema` writes Markdown: an entity-relationship diagram as a Mermaid
-``erDiagram`` block (GitHub renders it) and one table per model with each
-column's type, keys and description (the ``doc`` of the column). It reads
-`grader.domain` and nothing else, so the page cannot drift from the models:
+``erDiagram`` block (GitHub renders it), one table per model with each
+column's type, keys and description (the ``doc`` of the column), and the
+dataset sizes specs name with what their rows hold. It reads `grader.domain`
+and the size table and shares of `grader.databases.dataset`, nothing else, so
+the page cannot drift from them:
 ``docs/schema.md`` is this function's output, and a test fails when they differ.
 """
 
@@ -81,12 +83,66 @@ def _relationship_lines(tables: Iterable[Table]) -> list[str]:
     return lines
 
 
+def _percent(share: float) -> str:
+    return f"{share * 100:g} %"
+
+
+def render_sizes() -> str:
+    """The dataset sizes as Markdown: rows per table and what the rows hold."""
+    from grader.databases import dataset
+    from grader.domain import COUNTRIES, TASK_STATUSES
+
+    out = [
+        "## Dataset sizes",
+        "",
+        "A spec names the size it grades on (`dataset`), the larger one the N+1 check "
+        "compares with (`scaled_dataset`) and the one `bench/run.py` times (`bench_dataset`); "
+        "an inline table of counts (`dataset = { users = 50, projects = 5, tasks = 400 }`) "
+        "makes a custom size. Rows per table:",
+        "",
+        "| size | users | projects | tasks | tags | task_tags (about) | comments |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, size in dataset.SIZES.items():
+        tags = min(size.tags, len(dataset.TAG_NAMES))
+        per_task = min(dataset.MAX_TAGS_PER_TASK, tags) / 2
+        out.append(
+            f"| `{name}` | {size.users} | {size.projects} | {size.tasks} | {tags} | "
+            f"{round(size.tasks * per_task)} | {size.comments} |"
+        )
+    low, high = dataset.AGES
+    out += [
+        "",
+        "What the rows hold, whatever the size (the seed changes which rows):",
+        "",
+        f"- each task carries 0 to {dataset.MAX_TAGS_PER_TASK} tags, evenly "
+        f"({dataset.MAX_TAGS_PER_TASK / 2:g} on average), never one tag twice;",
+        f"- {_percent(dataset.UNASSIGNED_TASKS)} of the tasks have no assignee (NULL); "
+        f"{_percent(1 - dataset.ASSIGNABLE_USERS)} of the users are never assigned a task, "
+        f"and {_percent(dataset.FINISHED_USERS)} of the others have only `done` tasks;",
+        f"- {_percent(dataset.EMPTY_PROJECTS)} of the projects have no task;",
+        f"- {_percent(dataset.ACTIVE_USERS)} of the users are active; ages run from {low} to "
+        f"{high}; countries are {', '.join(COUNTRIES)}; statuses are "
+        f"{', '.join(TASK_STATUSES)};",
+        f"- {_percent(dataset.MIDNIGHT_TASKS)} of the tasks are created exactly at midnight;",
+        "- every sort key has ties, and rows are inserted in a shuffled order, so that no "
+        "scan returns key order by accident;",
+        f"- a size has at most {len(dataset.TAG_NAMES)} tags, whatever it asks for.",
+        "",
+    ]
+    return "\n".join(out)
+
+
 def render_schema(metadata: MetaData | None = None) -> str:
-    """The schema page (Markdown) of ``metadata``, by default the shared domain's."""
+    """The schema page (Markdown) of ``metadata``, by default the shared domain's.
+
+    The shared domain's page ends with the dataset sizes (`render_sizes`).
+    """
     from sqlalchemy.dialects import sqlite
 
     from grader.domain import Base
 
+    domain = metadata is None
     metadata = metadata if metadata is not None else Base.metadata
     tables = sorted(metadata.tables.values(), key=lambda t: t.name)
     out = [_INTRO, "```mermaid", "erDiagram"]
@@ -133,4 +189,6 @@ def render_schema(metadata: MetaData | None = None) -> str:
             )
             out.append(f"Indexes: {names}.")
         out.append("")
+    if domain:
+        out.append(render_sizes())
     return "\n".join(out).rstrip() + "\n"

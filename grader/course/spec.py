@@ -51,12 +51,53 @@ KINDS = ("query", "migration")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEMORY_MB = 1536
 
+#: The hooks a ``grading.py`` may define, per exercise kind: name -> (signature,
+#: what the grader does with it). ``ormgrade new`` writes them into a new
+#: exercise's ``grading.py`` and ``ormgrade checks`` lists them.
+HOOK_DOCS: Mapping[str, Mapping[str, tuple[str, str]]] = {
+    "query": {
+        "params": (
+            "params(connection: Connection, rng: Random, spec: ExerciseSpec) -> dict[str, Any]",
+            "the keyword arguments of the call for this seed, read from the seeded database "
+            "(merged over the spec's [params]); draw them so that every part of a right "
+            "answer changes the result",
+        ),
+        "prepare": (
+            "prepare(engines: Mapping[str, Engine], module: ModuleType, job: Any) -> None",
+            "runs in the grading process after the submission is imported and before the "
+            "call (for example: create the indexes the submission's models declare)",
+        ),
+        "snapshot": (
+            "snapshot(connection: Connection, job: Any) -> Any",
+            "the state of the database after the call (write exercises); correct_result "
+            "compares it with the starter's",
+        ),
+        "report": (
+            "report(engines: Mapping[str, Engine], job: Any, log: QueryLog) -> dict[str, Any]",
+            "further figures of the run, for the checks that read them",
+        ),
+        "fault_after_rows": (
+            "fault_after_rows(params: Mapping[str, Any], rng: Random) -> int | None",
+            "the written row at which the fault run fails (atomic_under_fault); None: "
+            "the spec's fault_after_rows",
+        ),
+    },
+    "migration": {
+        "rows": (
+            "rows(rng: Random) -> dict[str, list[dict[str, Any]]]",
+            "the rows of each table of the starter's database, in insertion order, put "
+            "in before the student's revision runs; make them awkward (NULLs, quotes, "
+            "accents, empty strings)",
+        ),
+        "lookup": (
+            "lookup(connection: Connection) -> tuple[str, dict[str, Any]]",
+            "a statement and its parameters whose plan lookup_uses_index judges after the upgrade",
+        ),
+    },
+}
 #: The hooks a ``grading.py`` may define, per exercise kind (public names only;
 #: helpers start with ``_``, constants are upper case).
-HOOKS: Mapping[str, tuple[str, ...]] = {
-    "query": ("params", "prepare", "snapshot", "report", "fault_after_rows"),
-    "migration": ("rows", "lookup"),
-}
+HOOKS: Mapping[str, tuple[str, ...]] = {kind: tuple(h) for kind, h in HOOK_DOCS.items()}
 
 #: A public function of ``grading.py`` that is no hook of the exercise's kind.
 UNKNOWN_HOOK = (
@@ -117,6 +158,18 @@ class EquivalentMutant:
         """Whether the declaration holds on ``dialect``."""
         return not self.dialects or dialect in self.dialects
 
+
+STARTER_FAILS = Rule(
+    "an array of check names (the checks the starter must fail)",
+    lambda v: isinstance(v, list) and all(isinstance(n, str) and n.strip() for n in v),
+)
+#: A ``starter_fails`` entry that names no check of the spec.
+UNKNOWN_STARTER_FAIL = "no check of the spec is called {name!r}{suggestion}; checks: {known}"
+#: A ``starter_fails`` entry that names a gate check (the starter, the oracle, passes it).
+GATE_STARTER_FAIL = (
+    "{name!r} is the gate: the starter is the oracle and always passes it; "
+    "name the checks it is slow at"
+)
 
 #: The dialects an exercise may run on, and a mutant may be declared equivalent on.
 DIALECTS = ("sqlite", "postgresql", "mysql")
@@ -179,6 +232,8 @@ class ExerciseSpec:
             equivalent to it, each with its reason (``[[equivalent_mutants]]``).
         dialects: The dialects the exercise runs on (empty: all of them).
         dialects_reason: Why the other dialects cannot express the exercise.
+        starter_fails: The checks the starter must fail: what the exercise
+            teaches. ``ormgrade verify`` fails when the starter passes one.
     """
 
     id: str = spec_key(Rule(IDENTIFIER.expected, IDENTIFIER.accepts, required=True))
@@ -223,6 +278,8 @@ class ExerciseSpec:
             dialects=", ".join(self.dialects),
             reason=self.dialects_reason,
         )
+
+    starter_fails: tuple[str, ...] = spec_key(STARTER_FAILS, default=())
 
     @property
     def max_score(self) -> int:
@@ -336,6 +393,7 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     if errors:
         raise SpecError("\n".join(f"{where}: {e}" for e in errors))
     values.update(directory=directory, checks=checks, editable=tuple(values["editable"]))
+    values["starter_fails"] = tuple(values.get("starter_fails", ()))
     values["equivalent_mutants"] = _equivalent_mutants(values.get("equivalent_mutants", []), where)
     values.setdefault("title", values["id"])
     if "timeout" in values:
@@ -347,15 +405,28 @@ def parse_spec(data: Mapping[str, Any], directory: Path, where: str = "spec") ->
     # Each check kind reads its own options: build them now, so a bad spec fails at load time.
     from grader.checks import build_check
 
+    gates = set()
     for number, check in enumerate(spec.checks):
         try:
-            build_check(check)
+            if build_check(check).gate:
+                gates.add(check.name)
         except SpecFieldError as exc:
             raise SpecError(
                 f"{where}: checks[{number}].{exc.field} (check {check.name!r}): {exc.problem}"
             ) from None
         except SpecError as exc:
             raise SpecError(f"{where}: checks[{number}] (check {check.name!r}): {exc}") from None
+    names = [c.name for c in spec.checks]
+    for number, name in enumerate(spec.starter_fails):
+        if name in gates:
+            problem = GATE_STARTER_FAIL.format(name=name)
+        elif name not in names:
+            problem = UNKNOWN_STARTER_FAIL.format(
+                name=name, suggestion=suggestion(name, names), known=", ".join(names)
+            )
+        else:
+            continue
+        raise SpecError(f"{where}: starter_fails[{number}]: {problem}")
     return spec
 
 

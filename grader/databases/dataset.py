@@ -148,6 +148,16 @@ EMPTY_PROJECTS = 0.05
 FINISHED_USERS = 0.05
 #: Share of tasks created exactly at midnight (a cut-off date lands on them).
 MIDNIGHT_TASKS = 0.1
+#: Share of the users that may be assigned tasks (the others never are).
+ASSIGNABLE_USERS = 0.8
+#: Share of the tasks with no assignee (``assignee_id`` NULL).
+UNASSIGNED_TASKS = 0.1
+#: Share of the users that are active.
+ACTIVE_USERS = 0.85
+#: The most tags one task carries (each task gets 0 to this many, evenly).
+MAX_TAGS_PER_TASK = 3
+#: The users' ages, inclusive.
+AGES = (18, 80)
 
 
 @dataclass(frozen=True)
@@ -218,15 +228,15 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
                 "id": i,
                 "name": f"{first} {last}",
                 "email": f"{first}.{last}.{i}.{rng.randrange(10**6)}@example.org".lower(),
-                "age": rng.randint(18, 80),
+                "age": rng.randint(*AGES),
                 "country": rng.choice(COUNTRIES),
-                "is_active": rng.random() < 0.85,
+                "is_active": rng.random() < ACTIVE_USERS,
                 "bio": " ".join(rng.choices(WORDS, k=rng.randint(5, 25))),
                 "created_at": EPOCH + dt.timedelta(minutes=rng.randrange(525_600)),
             }
         )
     # A fifth of the users never get a task (join_types keeps them at zero).
-    assignable = [u["id"] for u in users if rng.random() < 0.8] or [1]
+    assignable = [u["id"] for u in users if rng.random() < ASSIGNABLE_USERS] or [1]
     finished = {i for i in assignable if rng.random() < FINISHED_USERS}
     projects = [
         {
@@ -246,7 +256,7 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
     tasks = []
     task_tags = []
     for i in range(1, size.tasks + 1):
-        assignee = None if rng.random() < 0.1 else rng.choice(assignable)
+        assignee = None if rng.random() < UNASSIGNED_TASKS else rng.choice(assignable)
         status = rng.choice(TASK_STATUSES)
         minutes = rng.randrange(525_600)
         if rng.random() < MIDNIGHT_TASKS:
@@ -265,7 +275,8 @@ def generate(size: DatasetSize, seed: int) -> dict[str, list[dict[str, Any]]]:
             }
         )
         if tags:
-            for tag_id in rng.sample(range(1, len(tags) + 1), k=rng.randint(0, min(3, len(tags)))):
+            most = min(MAX_TAGS_PER_TASK, len(tags))
+            for tag_id in rng.sample(range(1, len(tags) + 1), k=rng.randint(0, most)):
                 task_tags.append({"task_id": i, "tag_id": tag_id})
     comments = [
         {

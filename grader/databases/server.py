@@ -93,13 +93,16 @@ MAX_NAME = 63
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 
 DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+#: The driver each extra brings, as pip names it (the same as in pyproject.toml's extras).
+DRIVER_PACKAGES = {"postgres": "psycopg[binary]>=3.1", "mysql": "PyMySQL>=1.1"}
 UNREACHABLE = (
     "cannot reach the {dialect} server at {url}: {problem}. Is it running? The "
     "Databases section of the README says how to start it."
 )
 NO_DRIVER = (
-    "the database driver for {url} is not installed ({problem}); the supported one "
-    'comes with pip install "ormgrade[{extra}]" ({example})'
+    "the database driver for {url} is not installed ({problem}); install the supported "
+    'one with python -m pip install "{package}" (or, in the folder of this course\'s '
+    'pyproject.toml, python -m pip install -e ".[{extra}]") and use a URL such as {example}'
 )
 DRIVER_EXAMPLES = {
     "postgresql": "postgresql+psycopg://…",
@@ -282,7 +285,8 @@ class ServerBackend:
                 NO_DRIVER.format(
                     url=self._shown(),
                     problem=exc,
-                    extra=DRIVER_EXTRAS.get(self.url.get_backend_name(), "postgres"),
+                    extra=(extra := DRIVER_EXTRAS.get(self.url.get_backend_name(), "postgres")),
+                    package=DRIVER_PACKAGES[extra],
                     example=DRIVER_EXAMPLES.get(self.url.get_backend_name(), ""),
                 )
             ) from None

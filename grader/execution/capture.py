@@ -27,6 +27,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 #: Execution option the grader sets on its own statements; they are never recorded.
 INTERNAL_OPTION = "ormgrade_internal"
 _LAZY_OPTION = "ormgrade_lazy_load"
+_LOADER_OPTION = "ormgrade_loader"
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
 #: The label of the engine a single-engine capture records.
 MAIN = "main"
@@ -48,6 +49,9 @@ class CapturedStatement:
         source: ``"engine"`` when seen by SQLAlchemy, ``"driver"`` when only the
             SQLite trace saw it (raw cursor use).
         lazy_load: The relationship (``"User.tasks"``) whose lazy load emitted it.
+        loader: The relationship whose loading emitted it, lazily or as an eager
+            loader's follow-up statement (``selectinload``'s ``WHERE … IN (…)``);
+            None for a statement the code itself executed.
         engine: The label of the engine it went to (``"main"``, or ``"replica"``
             when a run is handed several databases).
     """
@@ -63,6 +67,7 @@ class CapturedStatement:
     source: str = "engine"
     lazy_load: str | None = None
     engine: str = MAIN
+    loader: str | None = None
 
     @property
     def verb(self) -> str:
@@ -151,6 +156,7 @@ class _Recording:
     rows_in: int
     lazy_load: str | None
     started: float
+    loader: str | None = None
     batches: int = 0
     duration: float = 0.0
     rows_fetched: int = 0
@@ -295,6 +301,7 @@ class _Recorder:
                 executemany=bool(many),
                 rows_in=rows,
                 lazy_load=options.get(_LAZY_OPTION),
+                loader=options.get(_LOADER_OPTION),
                 started=time.perf_counter(),
                 engine=label,
             )
@@ -324,11 +331,14 @@ class _Recorder:
     # -- ORM events ----------------------------------------------------
     def orm_execute(self, state: ORMExecuteState) -> None:
         # is_relationship_load is cheap; lazy_loaded_from builds the options.
-        if not self.active or not state.is_relationship_load or state.lazy_loaded_from is None:
+        if not self.active or not state.is_relationship_load:
             return
         path = state.loader_strategy_path
         name = str(path[-1]) if path is not None and len(path) else "relationship"
-        state.update_execution_options(**{_LAZY_OPTION: name})
+        if state.lazy_loaded_from is None:
+            state.update_execution_options(**{_LOADER_OPTION: name})
+        else:
+            state.update_execution_options(**{_LAZY_OPTION: name, _LOADER_OPTION: name})
 
     # -- SQLite trace --------------------------------------------------
     def traced(self, label: str, sql: str) -> None:
@@ -379,6 +389,7 @@ class _Recorder:
                     duration=record.duration,
                     source="driver" if driver else "engine",
                     lazy_load=record.lazy_load,
+                    loader=record.loader,
                     engine=record.engine,
                 )
             )
