@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -448,14 +449,15 @@ def alembic_config(project: Path, metadata: MetaData) -> Config:
 def _relative(path: str | Path, roots: Iterable[Path]) -> str:
     text_path = str(path)
     for root in roots:
-        prefix = str(root).rstrip("/") + "/"
+        prefix = str(root).rstrip("/" + os.sep) + os.sep
         if text_path.startswith(prefix):
             return text_path[len(prefix) :]
     return text_path
 
 
 def _student_frame(exc: BaseException, project: Path) -> traceback.FrameSummary | None:
-    root = str(project).rstrip("/") + "/"
+    root = str(project).rstrip("/" + os.sep) + os.sep
+
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(root)]
     return frames[-1] if frames else None
 
