@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import importlib
 import io
 import math
 import multiprocessing
@@ -137,6 +138,11 @@ def _child_main(
     target: Callable[[Job], RunRecord] | None = None,
 ) -> None:
     platform = current()
+    if platform.start_method != "forkserver":
+        # What a forkserver child inherits, a fresh interpreter imports: the run
+        # may then import exactly what it may import in a forked child.
+        for module in PRELOAD:
+            importlib.import_module(module)
     finish_output = _redirect_output(output, platform.raw_pipes)
     platform.enter_child(
         ChildLimits(
