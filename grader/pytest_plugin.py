@@ -24,6 +24,7 @@ from grader.course.catalog import Catalog, discover
 from grader.course.manifest import protected_file_warnings
 from grader.course.spec import SPEC_FILE, ExerciseSpec
 from grader.errors import OrmgradeError
+from grader.execution.platform import isolation_notes
 from grader.grading.runner import GradeOptions, GradingSession, grade_exercise, open_session
 from grader.report import terminal
 from grader.report.sanitize import neutralize_workflow_commands, strip_terminal_controls
@@ -103,9 +104,12 @@ class GradingState:
             seed=self.session.seed,
             submission=str(self.submission),
             grader_version=__import__("grader").__version__,
-            warnings=protected_file_warnings(self.catalog.root, self.submission)
-            if self.catalog is not None
-            else (),
+            warnings=(
+                protected_file_warnings(self.catalog.root, self.submission)
+                if self.catalog is not None
+                else ()
+            )
+            + isolation_notes(),
         )
 
     def close(self) -> None:

@@ -7,12 +7,14 @@ The end-to-end cases (a submission graded beside a good exercise) are in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,8 +44,10 @@ SEED = 5
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return seeded_engine(tmp_path_factory.mktemp("faking") / "tiny.sqlite")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    seeded = seeded_engine(tmp_path_factory.mktemp("faking") / "tiny.sqlite")
+    yield seeded
+    seeded.dispose()  # Python 3.13 warns of a SQLite connection left open
 
 
 def _users(session: Session) -> list[tuple[int, str]]:
@@ -122,7 +126,7 @@ def test_damaged_template_is_rebuilt_with_a_note(tmp_path: Path) -> None:
     url = backend.copy(template)
     assert backend.notes == [TEMPLATE_REBUILT]
     path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("SELECT count(*) FROM users").fetchone() == (40,)
     backend.close()

@@ -12,8 +12,11 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from grader.errors import UsageError
 
@@ -49,6 +52,10 @@ PIN_MARK = ".pin-"
 
 
 KEY_FILE = ".key"
+
+
+#: The lock file that gradings hold while they build a template (one at a time per cache).
+BUILD_LOCK = ".build.lock"
 
 
 _CHUNK = 1 << 20
@@ -140,7 +147,21 @@ def _pinned(template: Path) -> bool:
     return pinned
 
 
+def build_lock(cache_dir: Path) -> FileLock:
+    """The cache's build lock: held while a template is built, by one process at a time.
+
+    Two gradings that need the same template then build it once (the second
+    finds it built), and a template is never replaced under a reader, which
+    Windows refuses. The lock is an OS file lock (``filelock``), released by the
+    system when its holder dies.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(cache_dir / BUILD_LOCK)
+
+
 def _alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return _windows_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -148,6 +169,27 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def _windows_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs, on Windows (where ``os.kill(pid, 0)`` sends Ctrl-C)."""
+    if sys.platform == "win32":
+        import ctypes
+
+        query_limited_information, access_denied, still_active = 0x1000, 5, 259
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.OpenProcess.restype = ctypes.c_void_p
+        handle = kernel32.OpenProcess(query_limited_information, False, pid)
+        if not handle:
+            return ctypes.get_last_error() == access_denied  # it exists, someone else's
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(ctypes.c_void_p(handle), ctypes.byref(code)):
+                return True
+            return code.value == still_active
+        finally:
+            kernel32.CloseHandle(ctypes.c_void_p(handle))
+    return False
 
 
 def cache_entries(cache_dir: Path | None = None) -> list[CachedTemplate]:

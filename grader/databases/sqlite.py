@@ -24,6 +24,7 @@ from grader.databases.cache import (
     TEMPLATE_REBUILT,
     TEMPLATE_SUFFIX,
     _remove_template,
+    build_lock,
     default_cache_dir,
     evict,
     file_digest,
@@ -122,9 +123,11 @@ class SQLiteBackend:
         path = self.cache_dir / f"{name}{TEMPLATE_SUFFIX}"
         with self._lock:
             self._pin(path)
-            if not path.exists() or not path.with_name(path.name + CHECKSUM_SUFFIX).exists():
-                self._build(path, size, seed, metadata)
-                evict(self.cache_dir)
+            if not _built(path):
+                with build_lock(self.cache_dir):
+                    if not _built(path):  # another grading may have built it meanwhile
+                        self._build(path, size, seed, metadata)
+                        evict(self.cache_dir)
             self._digests[str(path)] = path.with_name(path.name + CHECKSUM_SUFFIX).read_text()
         self._recipes[str(path)] = (size, seed, metadata)
         return Template(size, seed, str(path), f"sqlite:///{path}")
@@ -164,8 +167,10 @@ class SQLiteBackend:
                 # Someone else may have rebuilt it meanwhile: check once more, then rebuild.
                 if not self._copy_checked(template.location, target):
                     size, seed, metadata = self._recipes[template.location]
-                    _remove_template(Path(template.location))
-                    self._build(Path(template.location), size, seed, metadata)
+                    with build_lock(self.cache_dir):
+                        _remove_template(Path(template.location))
+                        self._build(Path(template.location), size, seed, metadata)
+
                     self._digests[template.location] = Path(
                         template.location + CHECKSUM_SUFFIX
                     ).read_text()
@@ -232,3 +237,8 @@ class SQLiteBackend:
         self._pins.clear()
         if self._own_work_dir and self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _built(path: Path) -> bool:
+    """Whether the template at ``path`` and its checksum are both there."""
+    return path.exists() and path.with_name(path.name + CHECKSUM_SUFFIX).exists()

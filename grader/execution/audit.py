@@ -94,6 +94,7 @@ ALWAYS_REFUSED = {
     "os.spawn": "starting a process (os.spawn*)",
     "os.system": "running a shell command (os.system)",
     "os.startfile": "starting a program (os.startfile)",
+    "_winapi.CreateProcess": "starting a process (_winapi.CreateProcess)",
     "subprocess.Popen": "starting a process (subprocess)",
     "pty.spawn": "starting a process (pty.spawn)",
     THREAD_START: "starting a thread",
@@ -121,6 +122,7 @@ REFUSED_IMPORTS = {
     "multiprocessing.popen_fork": "starting a process (multiprocessing)",
     "multiprocessing.popen_forkserver": "starting a process (multiprocessing)",
     "multiprocessing.popen_spawn_posix": "starting a process (multiprocessing)",
+    "multiprocessing.popen_spawn_win32": "starting a process (multiprocessing)",
 }
 #: Restricted attributes that hand out a frame (audited as ``object.__getattr__``).
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"})

@@ -157,7 +157,7 @@ def shorten(text: str, roots: Iterable[str]) -> str:
     """Replace absolute paths of the work folders with short names."""
     for root in roots:
         if root:
-            text = text.replace(root.rstrip("/") + "/", "")
+            text = text.replace(root.rstrip("/" + os.sep) + os.sep, "")
     return text
 
 
@@ -185,8 +185,8 @@ def _traceback_tail(exc: BaseException, job: Job, lines: int = TRACEBACK_LINES) 
         if isinstance(exc, SyntaxError):
             shown = traceback.format_exception_only(type(exc), exc)[:-1]
             return shorten("".join(shown).rstrip("\n"), roots)
-        grader_dir = str(GRADER_DIR) + "/"
-        submission_dir = str(Path(job.module_path).parent) + "/"
+        grader_dir = str(GRADER_DIR) + os.sep
+        submission_dir = str(Path(job.module_path).parent) + os.sep
         stack = [
             frame
             for frame in traceback.extract_tb(exc.__traceback__)

@@ -1,11 +1,18 @@
 """Run a `Job` in a child process with a wall-clock and a memory limit.
 
-Children are forked from a forkserver that has SQLAlchemy and the grader
-already imported, so a run costs a fork, not an interpreter start. The child
-starts a session of its own, sets its resource limits (address space, CPU
-time, file size, no core dumps), sends stdout and stderr into a pipe that the
-parent drains keeping only the head and the tail, and hands its `RunRecord`
-back as bytes over a second pipe.
+On Linux, children are forked from a forkserver that has SQLAlchemy and the
+grader already imported, so a run costs a fork, not an interpreter start. The
+child starts a session of its own, sets its resource limits (address space,
+CPU time, file size, no core dumps), sends stdout and stderr into a pipe that
+the parent drains keeping only the head and the tail, and hands its
+`RunRecord` back as bytes over a second pipe. Elsewhere the platform layer
+(`grader.execution.platform`) starts a fresh interpreter (``spawn``) and
+enforces what the system offers; the output then travels as messages, as a
+Windows pipe is no file descriptor.
+
+The child says it is ready (imports done, limits set, audit hook installed)
+before anything of the job runs: the run's time limit counts from then, so a
+slow interpreter start is never charged to the submission.
 
 The parent never imports submission code and never unpickles anything but
 the grader's own record classes and plain values (`load_record`). Whatever the
@@ -19,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import importlib
 import io
 import math
 import multiprocessing
@@ -51,6 +59,8 @@ MAX_RECORD_BYTES = 256 * 1024 * 1024
 FILE_LIMIT_MB = 512
 #: Seconds a child waits, once its record is sent, for the parent to end it.
 FAREWELL = 10.0
+#: Largest message of output a child may send where output travels as messages.
+MAX_OUTPUT_MESSAGE = 1024 * 1024
 
 # -- messages -----------------------------------------------------------------
 TIMED_OUT = (
@@ -68,9 +78,16 @@ CHANNEL_CLOSED = "the process closed its channel to the grader without sending a
 TOO_LARGE = "the result is larger than {limit} MiB and was refused"
 NOT_SENT = "the result could not be sent back: {reason}"
 CHILD_FAILED = "the child process failed: {reason}"
+NOT_STARTED = (
+    "the child process was not ready within {limit:g} s of being started "
+    "(an overloaded machine, or a broken Python installation)"
+)
 REJECTED = "the run sent back data the grader does not accept ({reason})"
 #: Put between the head and the tail of output that was too long to keep whole.
 OUTPUT_CUT = "[… {dropped} bytes of output left out …]"
+
+#: The child's first message: ready, the run's clock starts now.
+READY = b"ready"
 
 _context_lock = threading.Lock()
 _context: Any = None
@@ -118,10 +135,17 @@ def _child_main(
     sender: Any,
     target: Callable[[Job], RunRecord] | None = None,
 ) -> None:
-    os.dup2(output.fileno(), 1)
-    os.dup2(output.fileno(), 2)
-    output.close()
-    current().enter_child(
+    platform = current()
+    if platform.start_method != "forkserver":
+        # What a forkserver child inherits, a fresh interpreter imports: the run
+        # may then import exactly what it may import in a forked child.
+        from grader.execution.warmup import preload
+
+        for module in preload():
+            with contextlib.suppress(ImportError):  # a driver that is not installed
+                importlib.import_module(module)
+    finish_output = _redirect_output(output, platform.raw_pipes)
+    platform.enter_child(
         ChildLimits(
             memory_bytes=limits.memory_mb * 1024 * 1024,
             file_bytes=limits.file_mb * 1024 * 1024,
@@ -129,6 +153,7 @@ def _child_main(
         )
     )
     _enter_run_folder(job, limits)
+    sender.send_bytes(READY)
     try:
         record = (target or execute)(job)
     except MemoryError:
@@ -139,12 +164,56 @@ def _child_main(
         with contextlib.suppress(BaseException):
             stream.flush()
     with contextlib.suppress(BaseException):
+        finish_output()
+    with contextlib.suppress(BaseException):
         sender.send_bytes(_encode(record, job))
     # The parent kills this process once it has the record, after every process it
     # started (it is their subreaper): exiting first would orphan them.
     with contextlib.suppress(BaseException):
         time.sleep(FAREWELL)
     os._exit(0)
+
+
+def _redirect_output(output: Any, raw_pipe: bool) -> Callable[[], None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``output``.
+
+    With ``raw_pipe`` the connection's descriptor becomes 1 and 2. Otherwise
+    (a Windows pipe is a handle, not a descriptor) they become an OS pipe that
+    a thread drains into ``output`` as messages. Returns what to call once the
+    run is over: it waits until the output written so far is sent.
+    """
+    if raw_pipe:
+        os.dup2(output.fileno(), 1)
+        os.dup2(output.fileno(), 2)
+        output.close()
+        return lambda: None
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 1)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        if getattr(sys, name) is None:  # no console (pythonw)
+            stream = open(fd, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
+
+    def forward() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := os.read(read_fd, 65536):
+                output.send_bytes(chunk)
+
+    forwarder = threading.Thread(target=forward, name="ormgrade-output", daemon=True)
+    forwarder.start()
+
+    def finish() -> None:
+        # Every writer of the pipe is closed: the forwarder reads to its end.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        forwarder.join(2.0)
+        output.close()
+
+    return finish
 
 
 def _enter_run_folder(job: Job, limits: Limits) -> None:
@@ -297,9 +366,10 @@ class OutputCollector(threading.Thread):
     session may keep it open, and the text is taken without waiting for it.
     """
 
-    def __init__(self, connection: Any, limit: int) -> None:
+    def __init__(self, connection: Any, limit: int, messages: bool = False) -> None:
         super().__init__(name="ormgrade-output", daemon=True)
         self._connection = connection
+        self._messages = messages
         self._half = max(limit // 2, 1)
         self._head = bytearray()
         self._tail = bytearray()
@@ -308,11 +378,16 @@ class OutputCollector(threading.Thread):
 
     def run(self) -> None:
         try:
+            if self._messages:
+                while True:
+                    chunk = self._connection.recv_bytes(MAX_OUTPUT_MESSAGE)
+                    with self._lock:
+                        self._keep(chunk)
             fd = self._connection.fileno()
             while chunk := os.read(fd, 65536):
                 with self._lock:
                     self._keep(chunk)
-        except OSError:
+        except (OSError, EOFError):
             pass
         finally:
             self._connection.close()
@@ -371,6 +446,7 @@ def run_job(
         target: What runs the job in the child (a module-level function, as it
             travels by name); `grader.execution.child.execute` by default.
     """
+    platform = current()
     ctx = _mp_context()
     receiver, sender = ctx.Pipe(duplex=False)
     output_reader, output_writer = ctx.Pipe(duplex=False)
@@ -391,12 +467,14 @@ def run_job(
         output_writer.close()
     with _live_lock:
         _live.add(process)
-    collector = OutputCollector(output_reader, job.output_limit)
+    collector = OutputCollector(output_reader, job.output_limit, messages=not platform.raw_pipes)
     collector.start()
     started = time.perf_counter()
-    deadline = started + timeout + GRACE
+    # Until the child is ready only its start-up counts; then the run's own limit.
+    deadline = started + platform.startup_seconds
+    ready = False
     payload: bytes | None = None
-    ending = "timeout"
+    ending = "not_started"
     stopped = True
     try:
         while True:
@@ -405,12 +483,21 @@ def run_job(
                 break
             if receiver.poll(min(left, 0.25)):
                 try:
-                    payload = receiver.recv_bytes(MAX_RECORD_BYTES)
-                    ending = "sent"
+                    message = receiver.recv_bytes(MAX_RECORD_BYTES)
                 except EOFError:
                     ending = "closed"
+                    break
                 except OSError:
                     ending = "too_large"
+                    break
+                if not ready:  # the first message is the child's, before the job runs
+                    ready = True
+                    started = time.perf_counter()
+                    deadline = started + timeout + GRACE
+                    ending = "timeout"
+                    continue
+                payload = message
+                ending = "sent"
                 break
     finally:
         if ending == "closed":
@@ -426,7 +513,12 @@ def run_job(
     if payload is not None:
         record = load_record(payload, sent)
     else:
-        record = _failed(sent, *_ending(ending, process.exitcode, elapsed, timeout, stopped))
+        if not ready and ending == "closed":  # nothing of the job ran: not the submission's doing
+            reason = f"it ended while starting (exit code {process.exitcode})"
+            record = _failed(sent, FailureKind.GRADER, CHILD_FAILED.format(reason=reason))
+        else:
+            record = _failed(sent, *_ending(ending, process.exitcode, elapsed, timeout, stopped))
+
     return replace(record, purpose=job.purpose, output=output)
 
 
@@ -449,14 +541,19 @@ def _ending(
     """
     if ending == "timeout":
         return FailureKind.TIMEOUT, TIMED_OUT.format(timeout=timeout, elapsed=elapsed)
+    if ending == "not_started":
+        return FailureKind.GRADER, NOT_STARTED.format(limit=current().startup_seconds)
     if ending == "too_large":
         return FailureKind.BAD_RETURN, TOO_LARGE.format(limit=MAX_RECORD_BYTES // 2**20)
     if stopped:
         return FailureKind.EXIT, CHANNEL_CLOSED
-    if code == -signal.SIGXCPU:
+    # Windows has neither signal: there a killed child exits with a code of its own.
+    sigxcpu, sigkill = getattr(signal, "SIGXCPU", None), getattr(signal, "SIGKILL", None)
+    if sigxcpu is not None and code == -sigxcpu:
         return FailureKind.TIMEOUT, CPU_EXHAUSTED.format(timeout=timeout)
-    if code == -signal.SIGKILL:
+    if sigkill is not None and code == -sigkill:
         return FailureKind.MEMORY, KILLED
+
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name

@@ -34,6 +34,7 @@ from grader.databases.template import Template
 from grader.domain import Base
 from grader.errors import OrmgradeError
 from grader.execution.child import CALL_DATABASES, load_module
+from grader.execution.platform import isolation_notes
 from grader.execution.run import Job, RunRecord
 from grader.execution.sandbox import stop_all
 from grader.grading.concurrency import ConcurrentRun, run_concurrent, serial_job
@@ -109,7 +110,8 @@ def grade(
         warnings=left_out
         + submission_notes(submission, specs)
         + protected_file_warnings(catalog.root, submission)
-        + tuple(getattr(session.backend, "notes", ())),
+        + tuple(getattr(session.backend, "notes", ()))
+        + isolation_notes(),
     )
 
 

@@ -18,6 +18,7 @@ from grader.course.catalog import Catalog
 from grader.course.spec import ExerciseSpec
 from grader.databases.backend import backend_for
 from grader.databases.template import Backend
+from grader.execution.platform import current as current_platform
 from grader.execution.run import Failure, Job, RunRecord
 from grader.execution.sandbox import run_job
 from grader.results import CheckResult, ExerciseResult, Outcome
@@ -95,6 +96,7 @@ class GradingSession:
 def open_session(catalog: Catalog, options: GradeOptions | None = None) -> GradingSession:
     """A grading session: a backend and a seed shared by the exercises it grades."""
     options = options or GradeOptions()
+    current_platform()  # a bad ORMGRADE_PLATFORM is a usage error before anything runs
     seed = options.seed if options.seed is not None else new_seed()
     return GradingSession(catalog, backend_for(options.db_url, options.work_dir), seed, options)
 

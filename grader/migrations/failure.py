@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +28,7 @@ def relative_path(path: str | Path, roots: Iterable[Path]) -> str:
     """``path`` relative to the first of ``roots`` it lies under, else as given."""
     text_path = str(path)
     for root in roots:
-        prefix = str(root).rstrip("/") + "/"
+        prefix = str(root).rstrip("/" + os.sep) + os.sep
         if text_path.startswith(prefix):
             return text_path[len(prefix) :]
     return text_path
@@ -35,7 +36,7 @@ def relative_path(path: str | Path, roots: Iterable[Path]) -> str:
 
 def student_frame(exc: BaseException, project: Path) -> traceback.FrameSummary | None:
     """The innermost frame of ``exc``'s traceback in a file under ``project``."""
-    root = str(project).rstrip("/") + "/"
+    root = str(project).rstrip("/" + os.sep) + os.sep
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(root)]
     return frames[-1] if frames else None
 
