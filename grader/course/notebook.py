@@ -84,10 +84,6 @@ IPYTHON_NOTE = (
     "{notebook}: IPython line(s) of the solution cell set aside for grading, they do not "
     "run when graded: {lines}"
 )
-SERVER_ONLY_LEFT_OUT = (
-    "{id} runs only on {dialects} ({reason}); a notebook tries its cell on SQLite: "
-    "work on exercises/{id}/task.py and grade it with --db"
-)
 MIGRATION_LEFT_OUT = (
     "a migration exercise is graded from files, not from one cell: work on {files} in "
     "exercises/{id}/ and grade it with `ormgrade grade {id}`"
@@ -432,20 +428,15 @@ def exercise_of(path: Path, catalog: Catalog) -> str:
 def notebook_exclusion(spec: ExerciseSpec) -> str | None:
     """Why ``spec`` has no notebook, or None when it has one.
 
-    A notebook holds one graded cell, which stands for ``task.py``, and tries
-    it on a local SQLite database: migration exercises (models, Alembic
-    revisions), exercises with other editable files and exercises that SQLite
-    cannot run are worked on in their folder instead.
+    A notebook holds one graded cell, which stands for ``task.py``: migration
+    exercises (models, Alembic revisions) and exercises with other editable
+    files are worked on in their folder instead.
     """
     files = ", ".join(spec.editable)
     if spec.kind == "migration":
         return MIGRATION_LEFT_OUT.format(files=files, id=spec.id)
     if spec.kind != "query" or tuple(spec.editable) != (SOLUTION_FILE,):
         return FILES_LEFT_OUT.format(files=files, id=spec.id)
-    if not spec.runs_on("sqlite"):
-        return SERVER_ONLY_LEFT_OUT.format(
-            id=spec.id, dialects=", ".join(spec.dialects), reason=spec.dialects_reason
-        )
     return None
 
 
