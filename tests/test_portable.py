@@ -24,7 +24,7 @@ import pytest
 
 from grader.course.catalog import Catalog
 from grader.databases import dataset
-from grader.databases.cache import BUILD_LOCK, build_lock
+from grader.databases.cache import BUILD_LOCK, SOFT_BUILD_LOCK, build_lock, default_cache_dir
 from grader.databases.dataset import size_named
 from grader.databases.sqlite import SQLiteBackend
 from grader.errors import UsageError
@@ -85,6 +85,10 @@ def portable_env(tmp_path: Path) -> dict[str, str]:
 
 def run_portable(tmp_path: Path, catalog: Catalog, jobs: list[dict[str, Any]]) -> dict[str, Any]:
     """Grade ``jobs`` in a portable interpreter (`tests.portable`); what it printed."""
+    # The shared cache as any earlier grading on this system leaves it: with an OS
+    # lock's file on disk, which the portable interpreter's lock must not wait on.
+    with build_lock(default_cache_dir()):
+        pass
     document = tmp_path / "jobs.json"
     document.write_text(
         json.dumps({"catalog": str(catalog.root), "seed": SEED, "jobs": jobs}), encoding="utf-8"
@@ -312,6 +316,43 @@ def test_build_lock_is_held_across_processes_and_freed_when_its_holder_dies(
     lock.acquire(timeout=5)
     lock.release()
     assert (tmp_path / BUILD_LOCK).exists()
+
+
+def test_without_os_file_locks_the_build_lock_is_a_file_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    # An OS lock's file stays on disk after its release: a lock that is a file's
+    # existence must not take it as held.
+    (tmp_path / BUILD_LOCK).touch()
+    monkeypatch.setattr(filelock, "has_fcntl", False)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; import filelock;"
+            "filelock.has_fcntl = False;"
+            "from grader.databases.cache import build_lock;"
+            "lock = build_lock(Path(sys.argv[1])); lock.acquire(); print('held', flush=True);"
+            "time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
+            assert (tmp_path / SOFT_BUILD_LOCK).exists()
+            with pytest.raises(filelock.Timeout):
+                build_lock(tmp_path).acquire(timeout=0.3)
+        finally:
+            holder.kill()
+    lock = build_lock(tmp_path)  # its holder is gone: taken over
+    lock.acquire(timeout=5)
+    lock.release()
+    assert not (tmp_path / SOFT_BUILD_LOCK).exists()
 
 
 def test_concurrent_gradings_build_a_template_once(

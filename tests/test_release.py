@@ -400,7 +400,7 @@ def test_the_release_carries_the_driver_extras_its_messages_name(released: Path)
     config = tomllib.loads((released / "pyproject.toml").read_text(encoding="utf-8"))
     extras = config["project"]["optional-dependencies"]
     for extra in DRIVER_EXTRAS.values():
-        assert extras[extra] == [DRIVER_PACKAGES[extra]]
+        assert DRIVER_PACKAGES[extra] in extras[extra]
         assert Requirement(f"ormgrade[{extra}]").extras == {extra}
         assert all(Requirement(r).name for r in extras[extra])
         assert f'".[{extra}]"' in NO_DRIVER.format(

@@ -11,8 +11,10 @@ but time; a worker with another catalog is refused and reported.
 from __future__ import annotations
 
 import os
+import queue as queue_module
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -52,8 +54,10 @@ SEED = 11
 VISIBILITY = 8
 #: Where kombu keeps, on Redis, which workers' control queues are bound.
 PIDBOX_BINDINGS = "_kombu.binding.celery.pidbox"
-#: A filter_limit solution that waits while a marker file exists (its pid written first).
+#: A filter_limit solution that, while a marker file exists, tells the test its pid
+#: over a socket (a run may not write outside its folder) and waits.
 WAITING = """import os
+import socket
 import time
 from pathlib import Path
 
@@ -66,7 +70,8 @@ MARKER = Path({marker!r})
 
 def run(session, country, limit):
     if MARKER.exists():
-        Path({pid_file!r}).write_text(str(os.getpid()))
+        with socket.create_connection(("127.0.0.1", {port})) as line:
+            line.sendall(str(os.getpid()).encode())
     deadline = time.monotonic() + 60
     while MARKER.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -79,24 +84,66 @@ def run(session, country, limit):
     return [(row.id, row.name) for row in session.execute(stmt)]
 """
 
-
-#: A filter_limit submission that kills the worker process grading it: the
-#: nearest ancestor running ``grader worker`` (a pool process; the worker's
-#: main process is its parent and is never reached).
-KILLER = """import os
-import signal
-from pathlib import Path
+#: A filter_limit submission that tells the test its pid and waits: the test then
+#: kills the worker process grading it, every time (a run cannot do it itself; the
+#: sandbox refuses signals to other processes and reading their /proc entries).
+DOOMED = """import os
+import socket
+import time
 
 
 def run(session, country, limit):
-    pid = os.getppid()
-    while pid > 1:
-        if b"grader\\x00worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGKILL)
-            return []
-        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    raise RuntimeError("no grading worker among my ancestors")
+    with socket.create_connection(("127.0.0.1", {port})) as line:
+        line.sendall(str(os.getpid()).encode())
+    time.sleep(30)
+    return []
 """
+
+
+class PidLine:
+    """A local TCP socket on which runs send their pid; ``on_pid`` is called with each."""
+
+    def __init__(self, on_pid: Any = None) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.server.getsockname()[1]
+        self.pids: queue_module.Queue[int] = queue_module.Queue()
+        self.on_pid = on_pid
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                data = connection.recv(64)
+            if data:
+                pid = int(data)
+                if self.on_pid is not None:
+                    self.on_pid(pid)
+                self.pids.put(pid)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def parent_of(pid: int) -> int:
+    """The parent's pid, read from ``/proc``."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def kill_grading_worker(pid: int) -> None:
+    """SIGKILL the nearest ancestor of ``pid`` running ``grader worker`` (a pool process)."""
+    ancestor = parent_of(pid)
+    while ancestor > 1:
+        if b"grader\x00worker" in Path(f"/proc/{ancestor}/cmdline").read_bytes():
+            os.kill(ancestor, signal.SIGKILL)
+            return
+        ancestor = parent_of(ancestor)
+    raise AssertionError(f"no grading worker among the ancestors of {pid}")
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
@@ -287,10 +334,10 @@ def test_a_worker_killed_mid_run_and_the_class_still_completes(
 ) -> None:
     root = tmp_path / "class"
     marker = tmp_path / "wait-while-this-exists"
-    pid_file = tmp_path / "waiting.pid"
     marker.touch()
+    line = PidLine()
     make_student(root, "a-waiting", catalog, solved=IDS, sources={
-        "filter_limit": WAITING.format(marker=str(marker), pid_file=str(pid_file))
+        "filter_limit": WAITING.format(marker=str(marker), port=line.port)
     })  # fmt: skip
     for name in ("b", "c"):
         make_student(root, name, catalog, solved=IDS)
@@ -302,12 +349,12 @@ def test_a_worker_killed_mid_run_and_the_class_still_completes(
     )
     with running_worker(broker, queue, catalog.root, tmp_path, "doomed") as doomed:
         coordinator.start()
-        deadline = time.monotonic() + 120
-        while not pid_file.exists():
-            assert time.monotonic() < deadline, doomed.log.read_text(errors="replace")
-            time.sleep(0.1)
+        try:
+            waiting_pid = line.pids.get(timeout=120)
+        except queue_module.Empty:
+            pytest.fail(doomed.log.read_text(errors="replace"))
         doomed.kill()  # in the middle of a-waiting, its task not acknowledged
-    waiting_pid = int(pid_file.read_text())
+    line.close()
     marker.unlink()
     with running_worker(broker, queue, catalog.root, tmp_path, "rescuer"):
         coordinator.join(240)
@@ -374,17 +421,22 @@ def test_a_duplicate_result_never_counts_twice(
     assert not other.results_path.exists()
 
 
-def test_a_submission_that_kills_its_worker_process_is_given_up(
+def test_a_submission_whose_worker_process_dies_every_time_is_given_up(
     broker: str, queue: str, catalog: Catalog, tmp_path: Path
 ) -> None:
     root = tmp_path / "class"
-    make_student(root, "killer", catalog, solved=IDS, sources={"filter_limit": KILLER})
+    line = PidLine(on_pid=kill_grading_worker)
+    make_student(
+        root, "killer", catalog, solved=IDS, sources={"filter_limit": DOOMED.format(port=line.port)}
+    )
     make_student(root, "quiet", catalog, solved=IDS)
     out = tmp_path / "results"
     plan = plan_grade_all(root, out, catalog, IDS, options=GradeOptions(seed=SEED), reference=False)
     with running_worker(broker, queue, catalog.root, tmp_path, "victim") as victim:
         report = run_grade_all_on_workers(plan, broker, queue=queue)
         assert victim.process.poll() is None  # the worker itself lives on
+    line.close()
+    assert line.pids.qsize() >= MAX_ATTEMPTS  # a broker may deliver once more meanwhile
     killer = next(o for o in report.outcomes if o.student == "killer")
     assert killer.status is StudentStatus.FAILED
     assert killer.error == GIVEN_UP.format(deaths=MAX_ATTEMPTS)

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
+import filelock
 
 from grader.errors import UsageError
 
@@ -56,6 +56,12 @@ KEY_FILE = ".key"
 
 #: The lock file that gradings hold while they build a template (one at a time per cache).
 BUILD_LOCK = ".build.lock"
+
+
+#: The build lock's file where the system has no file locks (a lock that is a file's
+#: existence). It is another file than `BUILD_LOCK`: an OS lock leaves its file on
+#: disk when released, which a lock of this kind would take as held for ever.
+SOFT_BUILD_LOCK = ".build.softlock"
 
 
 _CHUNK = 1 << 20
@@ -147,16 +153,22 @@ def _pinned(template: Path) -> bool:
     return pinned
 
 
-def build_lock(cache_dir: Path) -> FileLock:
+def build_lock(cache_dir: Path) -> filelock.BaseFileLock:
     """The cache's build lock: held while a template is built, by one process at a time.
 
     Two gradings that need the same template then build it once (the second
     finds it built), and a template is never replaced under a reader, which
-    Windows refuses. The lock is an OS file lock (``filelock``), released by the
-    system when its holder dies.
+    Windows refuses. The lock is an OS file lock (``filelock``: ``msvcrt`` on
+    Windows, ``fcntl`` elsewhere), released by the system when its holder dies.
+    Only where neither exists is it a lock file of its own (`SOFT_BUILD_LOCK`),
+    which ``filelock`` takes over from a holder that is gone.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(cache_dir / BUILD_LOCK)
+    if sys.platform == "win32":
+        return filelock.WindowsFileLock(cache_dir / BUILD_LOCK)
+    if filelock.has_fcntl:
+        return filelock.UnixFileLock(cache_dir / BUILD_LOCK)
+    return filelock.SoftFileLock(cache_dir / SOFT_BUILD_LOCK)
 
 
 def _alive(pid: int) -> bool:
