@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bulk import DEFAULT_EXERCISES, build_class  # noqa: E402
-from grader.classbook.bulk import BulkPlan, BulkReport, plan_grade_all, run_grade_all  # noqa: E402
+from grader.classbook.bulk import run_grade_all  # noqa: E402
 from grader.classbook.coordinator import run_grade_all_on_workers  # noqa: E402
+from grader.classbook.planning import BulkPlan, BulkReport, plan_grade_all  # noqa: E402
 from grader.course.catalog import Catalog  # noqa: E402
 from grader.grading.runner import GradeOptions, grade  # noqa: E402
 

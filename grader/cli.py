@@ -574,7 +574,8 @@ def grade_all_command(
     answer), 3 the grader failed some student (a worker refused or died), 130
     interrupted.
     """
-    from grader.classbook.bulk import REFERENCE_ID, StudentOutcome, plan_grade_all, run_grade_all
+    from grader.classbook.bulk import run_grade_all
+    from grader.classbook.planning import REFERENCE_ID, StudentOutcome, plan_grade_all
     from grader.config_file import resolve_broker_url, resolve_db_url
     from grader.grading.runner import GradeOptions
 

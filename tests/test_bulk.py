@@ -22,22 +22,21 @@ from pathlib import Path
 
 import pytest
 
-from grader.classbook.bulk import (
+from grader.classbook.bulk import WORKER_DIED, grade_all
+from grader.classbook.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
+from grader.classbook.planning import (
     FINGERPRINT_DIR,
     REFERENCE_ID,
     RUN_FILE,
     UNKNOWN_STUDENTS,
-    WORKER_DIED,
     BulkReport,
     StudentOutcome,
     StudentStatus,
     catalog_fingerprint,
     find_students,
-    grade_all,
     plan_grade_all,
     recorded_seed,
 )
-from grader.classbook.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
 from grader.course.catalog import Catalog
 from grader.errors import SubmissionError
 from grader.execution.audit import REFUSED

@@ -28,13 +28,7 @@ from typing import Any
 
 import pytest
 
-from grader.classbook.bulk import (
-    FINGERPRINT_DIR,
-    BulkReport,
-    StudentStatus,
-    grade_all,
-    plan_grade_all,
-)
+from grader.classbook.bulk import grade_all
 from grader.classbook.coordinator import (
     GIVEN_UP,
     MAX_ATTEMPTS,
@@ -42,6 +36,7 @@ from grader.classbook.coordinator import (
     run_grade_all_on_workers,
 )
 from grader.classbook.gradebook import DEFAULT_FILE, REFERENCE_FILE, Gradebook, read_results
+from grader.classbook.planning import FINGERPRINT_DIR, BulkReport, StudentStatus, plan_grade_all
 from grader.classbook.worker import CATALOG_DIFFERS, TaskStatus, grading_fingerprint
 from grader.course.catalog import Catalog
 from grader.grading.runner import GradeOptions

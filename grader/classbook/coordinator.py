@@ -4,7 +4,7 @@ The coordinator is the only writer of results: workers (`grader.classbook.worker
 grade and send each student's results JSON back through the result backend,
 and the coordinator writes it, its fingerprint and, at the end, the gradebook
 exactly as a local `grader.classbook.bulk.run_grade_all` does. The plan (who is
-unchanged, the run's seed) is the local one: `grader.classbook.bulk.plan_grade_all`.
+unchanged, the run's seed) is the local one: `grader.classbook.planning.plan_grade_all`.
 
 Each task carries a run id; a result is taken once per student of the run
 (`ResultCollector`), so a task delivered twice (its first worker was lost
@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from grader.classbook.bulk import (
+from grader.classbook.payload import PayloadError, pack
+from grader.classbook.planning import (
     REFERENCE_ID,
     BulkPlan,
     BulkReport,
@@ -35,7 +36,6 @@ from grader.classbook.bulk import (
     finish,
     record_run,
 )
-from grader.classbook.payload import PayloadError, pack
 from grader.classbook.worker import (
     DEFAULT_QUEUE,
     TASK_NAME,
@@ -189,7 +189,7 @@ def run_grade_all_on_workers(
     ``interrupted`` set; the next run picks up the rest.
 
     Args:
-        plan: What to grade (see `grader.classbook.bulk.plan_grade_all`).
+        plan: What to grade (see `grader.classbook.planning.plan_grade_all`).
         broker_url: The Redis or RabbitMQ URL the workers listen on.
         queue: The queue the workers consume.
         progress: Called with each student's outcome (the reference's too),

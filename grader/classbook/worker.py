@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.classbook.bulk import catalog_fingerprint
 from grader.classbook.payload import PayloadError, SubmissionPayload
+from grader.classbook.planning import catalog_fingerprint
 from grader.course.catalog import Catalog
 from grader.course.spec import ExerciseSpec
 from grader.errors import OrmgradeError, UsageError
