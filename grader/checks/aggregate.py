@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from grader.analysis.sqlshape import AGGREGATES, StatementShape
@@ -87,6 +87,28 @@ def rows_evidence(
     return tuple(evidence)
 
 
+def rows_fetched_within(
+    statements: Sequence[CapturedStatement],
+    shapes: Sequence[StatementShape],
+    bound: int,
+    over: Callable[[int], str],
+) -> Verdict | int:
+    """The rows ``statements`` fetched, or the failing verdict when that cannot be told.
+
+    It fails when a raw driver cursor's rows were not counted (`ROWS_UNKNOWN`),
+    and when more than ``bound`` rows were fetched, with the message ``over(rows)``;
+    either way the statements that fetched the most are the evidence.
+    """
+    unknown = [s for s in statements if s.rows_fetched is None and s.source == "driver"]
+    if unknown:
+        message = ROWS_UNKNOWN.format(count=len(unknown))
+        return Verdict(False, message, rows_evidence(unknown, shapes))
+    rows = sum(s.rows_fetched or 0 for s in statements)
+    if rows > bound:
+        return Verdict(False, over(rows), rows_evidence(statements, shapes))
+    return rows
+
+
 def group_count(value: Any) -> int:
     """How many groups an answer holds: its length for a list or dict, else 1."""
     if isinstance(value, list | tuple | Mapping):
@@ -139,21 +161,15 @@ class MaxRowsFetched(Check):
         ]
         if self.table is not None and not statements:
             return Verdict(False, NO_READ.format(table=self.table))
-        unknown = [s for s in statements if s.rows_fetched is None and s.source == "driver"]
-        if unknown:
-            return Verdict(
-                False,
-                ROWS_UNKNOWN.format(count=len(unknown)),
-                rows_evidence(unknown, evaluation.shapes),
-            )
-        observed = sum(s.rows_fetched or 0 for s in statements)
-        if observed <= self.bound:
-            return Verdict(True, ROWS_OK.format(observed=observed, bound=self.bound))
-        return Verdict(
-            False,
-            TOO_MANY_ROWS.format(observed=observed, bound=self.bound),
-            rows_evidence(statements, evaluation.shapes),
+        observed = rows_fetched_within(
+            statements,
+            evaluation.shapes,
+            self.bound,
+            lambda rows: TOO_MANY_ROWS.format(observed=rows, bound=self.bound),
         )
+        if isinstance(observed, Verdict):
+            return observed
+        return Verdict(True, ROWS_OK.format(observed=observed, bound=self.bound))
 
 
 @register
@@ -215,22 +231,16 @@ class AggregatedInSql(Check):
                 NOT_AGGREGATED.format(table=self.table, wanted=wanted, reads=len(pairs)),
                 rows_evidence(statements, evaluation.shapes),
             )
-        unknown = [s for s in statements if s.rows_fetched is None and s.source == "driver"]
-        if unknown:
-            return Verdict(
-                False,
-                ROWS_UNKNOWN.format(count=len(unknown)),
-                rows_evidence(unknown, evaluation.shapes),
-            )
         groups = group_count(evaluation.oracle.value)
         bound = groups if self.max_rows is None else self.max_rows
-        rows = sum(s.rows_fetched or 0 for s in statements)
-        if rows > bound:
-            return Verdict(
-                False,
-                ROWS_OVER_GROUPS.format(rows=rows, table=self.table, groups=groups, bound=bound),
-                rows_evidence(statements, evaluation.shapes),
-            )
+        rows = rows_fetched_within(
+            statements,
+            evaluation.shapes,
+            bound,
+            lambda n: ROWS_OVER_GROUPS.format(rows=n, table=self.table, groups=groups, bound=bound),
+        )
+        if isinstance(rows, Verdict):
+            return rows
         functions = sorted(set().union(*(aggregates_in_sql(shape) for _, shape in aggregating)))
         how = ("GROUP BY with " if self.group_by else "") + ", ".join(functions)
         return Verdict(

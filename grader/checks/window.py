@@ -12,7 +12,7 @@ module constants so that tests and reporters refer to them.
 from __future__ import annotations
 
 from grader.analysis.sqlshape import window_functions
-from grader.checks.aggregate import ROWS_UNKNOWN, group_count, rows_evidence
+from grader.checks.aggregate import group_count, rows_evidence, rows_fetched_within
 from grader.checks.base import Check, Evaluation, Verdict, register
 from grader.checks.query import NO_READ, reads
 
@@ -73,22 +73,16 @@ class WindowedInSql(Check):
                 NOT_WINDOWED.format(table=self.table, reads=len(pairs)),
                 rows_evidence(statements, evaluation.shapes),
             )
-        unknown = [s for s in statements if s.rows_fetched is None and s.source == "driver"]
-        if unknown:
-            return Verdict(
-                False,
-                ROWS_UNKNOWN.format(count=len(unknown)),
-                rows_evidence(unknown, evaluation.shapes),
-            )
         answer = group_count(evaluation.oracle.value)
         bound = answer if self.max_rows is None else self.max_rows
-        rows = sum(s.rows_fetched or 0 for s in statements)
-        if rows > bound:
-            return Verdict(
-                False,
-                ROWS_OVER_ANSWER.format(rows=rows, table=self.table, answer=answer, bound=bound),
-                rows_evidence(statements, evaluation.shapes),
-            )
+        rows = rows_fetched_within(
+            statements,
+            evaluation.shapes,
+            bound,
+            lambda n: ROWS_OVER_ANSWER.format(rows=n, table=self.table, answer=answer, bound=bound),
+        )
+        if isinstance(rows, Verdict):
+            return rows
         return Verdict(
             True,
             WINDOWED_OK.format(

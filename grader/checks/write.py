@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from grader.checks.base import Check, Evaluation, Verdict, register
+from grader.checks.base import Check, Evaluation, Verdict, register, shorten
 from grader.checks.query import describe_difference, statement_evidence
 from grader.errors import OrmgradeError, SpecFieldError
 from grader.results import Evidence
@@ -48,9 +48,9 @@ KINDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 FILTERED_KINDS = ("UPDATE", "DELETE")
 
 
-def _shorten(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _one_line(text: str, limit: int = 400) -> str:
+    """``text`` on one line (its whitespace runs made single spaces), shortened."""
+    return shorten(" ".join(text.split()), limit)
 
 
 def _rows(state: Any) -> Counter[str] | None:
@@ -67,8 +67,8 @@ def describe_change(before: Any, after: Any, shown: int = 3) -> tuple[str, tuple
     old, new = _rows(before), _rows(after)
     if old is None or new is None:
         return describe_difference(before, after), (
-            Evidence("state before the call", _shorten(repr(before))),
-            Evidence("state after the failure", _shorten(repr(after))),
+            Evidence("state before the call", _one_line(repr(before))),
+            Evidence("state after the failure", _one_line(repr(after))),
         )
     added, removed = new - old, old - new
     change = STATE_CHANGE.format(added=sum(added.values()), removed=sum(removed.values()))
@@ -215,11 +215,11 @@ class AtomicUnderFault(Check):
             raise OrmgradeError(
                 f"{evaluation.spec.id}: {self.kind} needs the exercise's snapshot hook"
             )
-        evidence = [Evidence("the write made to fail", _shorten(str(info.get("statement", ""))))]
+        evidence = [Evidence("the write made to fail", _one_line(str(info.get("statement", ""))))]
         if run.failure is not None:
             # The driver error's own text ends with the SQL again and a link: keep the head.
             raised = re.split(r"\s*\[SQL:", run.failure.message, maxsplit=1)[0]
-            evidence.append(Evidence("what your code raised", _shorten(raised)))
+            evidence.append(Evidence("what your code raised", _one_line(raised)))
         if run.snapshot == run.baseline:
             return Verdict(True, ATOMIC_OK.format(at=at), tuple(evidence))
         change, shown = describe_change(run.baseline, run.snapshot)
