@@ -24,7 +24,14 @@ import pytest
 
 from grader.course.catalog import Catalog
 from grader.databases import dataset
-from grader.databases.cache import BUILD_LOCK, SOFT_BUILD_LOCK, build_lock, default_cache_dir
+from grader.databases.cache import (
+    BUILD_LOCK,
+    KEY_FILE,
+    SOFT_BUILD_LOCK,
+    build_lock,
+    cache_key,
+    default_cache_dir,
+)
 from grader.databases.dataset import size_named
 from grader.databases.sqlite import SQLiteBackend
 from grader.errors import UsageError
@@ -353,6 +360,30 @@ def test_without_os_file_locks_the_build_lock_is_a_file_of_its_own(
     lock.acquire(timeout=5)
     lock.release()
     assert not (tmp_path / SOFT_BUILD_LOCK).exists()
+
+
+def test_gradings_racing_for_a_new_cache_share_one_whole_key(tmp_path: Path) -> None:
+    # The key file is made on first use; a grading that finds it must never read
+    # it half written (its template names would then differ from the maker's).
+    for attempt in range(20):
+        cache = tmp_path / f"cache{attempt}"
+        start = threading.Barrier(8)
+        keys: list[bytes] = []
+
+        def read_key(
+            cache: Path = cache, start: threading.Barrier = start, keys: list[bytes] = keys
+        ) -> None:
+            start.wait()
+            keys.append(cache_key(cache))
+
+        threads = [threading.Thread(target=read_key) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(keys) == 8 and len(set(keys)) == 1, attempt
+        assert len(keys[0]) == 64
+        assert sorted(p.name for p in cache.iterdir()) == [KEY_FILE]  # no draft left
 
 
 def test_concurrent_gradings_build_a_template_once(

@@ -98,12 +98,24 @@ def cache_key(cache_dir: Path) -> bytes:
         pass
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
+    # Written whole to a file of this process's own, then linked into place: a
+    # grading racing this one reads either no key or the whole key, never a part.
+    draft = cache_dir / f"{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(key)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_bytes()
+    except OSError:
+        # A file system without hard links: the draft is renamed into place unless
+        # a key is there already (the rename then replaces it with a whole key too).
+        if not path.exists():
+            os.replace(draft, path)
+        return path.read_bytes()
+    finally:
+        draft.unlink(missing_ok=True)
     return key
 
 
