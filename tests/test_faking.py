@@ -146,7 +146,7 @@ def _verified_template(tmp_path: Path) -> tuple[SQLiteBackend, Template]:
 
 
 def _copy_is_sound(url: str) -> None:
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+    with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("SELECT count(*) FROM users").fetchone() == (40,)
 

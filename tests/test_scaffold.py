@@ -9,6 +9,7 @@ runs by hand.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -188,7 +189,7 @@ def test_students_run_alembic_by_hand_in_a_released_exercise(
         assert done.returncode == 0, (exercise_id, done.stderr)
         checked = alembic(folder, "check")
         assert checked.returncode == 0, (exercise_id, checked.stderr)
-        with sqlite3.connect(folder / "exercise.db") as connection:
+        with contextlib.closing(sqlite3.connect(folder / "exercise.db")) as connection:
             tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
         assert {"users", "tasks", "alembic_version"} <= tables
 

@@ -142,7 +142,10 @@ def _child_main(
         from grader.execution.warmup import preload
 
         for module in preload():
-            with contextlib.suppress(ImportError):  # a driver that is not installed
+            # Best effort: a driver that is not installed, or that cannot start
+            # here (aiomysql asks for the user name at import), is imported by the
+            # run that needs it, which then fails with the driver's own message.
+            with contextlib.suppress(Exception):
                 importlib.import_module(module)
     finish_output = _redirect_output(output, platform.raw_pipes)
     platform.enter_child(
