@@ -73,6 +73,15 @@ def test_migration_mutants(catalog: Catalog) -> None:
         "drop the SET NOT NULL step",
         "downgrade() made `pass`",
     }
+    # Steps nested in loops and autocommit blocks are found too.
+    assert set(names(catalog, "migration_zero_downtime").values()) == {
+        "autocommit block dropped: its statements join the migration's transaction",
+        "server default dropped",
+        "drop the data step of upgrade()",
+        "index made unique",
+        "index built without CONCURRENTLY",
+        "downgrade() made `pass`",
+    }
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)

@@ -279,12 +279,23 @@ def _function(tree: ast.Module, name: str) -> ast.FunctionDef | None:
 
 
 def _call_statements(body: list[ast.stmt]) -> Iterator[tuple[list[ast.stmt], int, ast.Call]]:
-    """Every statement of ``body`` (also inside ``with`` blocks) that is a call."""
+    """Every statement of ``body`` that is a call (also inside ``with``, ``for``, ``if``)."""
     for i, statement in enumerate(body):
         if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
             yield body, i, statement.value
-        if isinstance(statement, ast.With):
+        if isinstance(statement, ast.With | ast.For | ast.If):
             yield from _call_statements(statement.body)
+        if isinstance(statement, ast.For | ast.If):
+            yield from _call_statements(statement.orelse)
+
+
+def _with_statements(body: list[ast.stmt]) -> Iterator[tuple[list[ast.stmt], int, ast.With]]:
+    """Every ``with`` statement of ``body``, nested ones included."""
+    for i, statement in enumerate(body):
+        if isinstance(statement, ast.With):
+            yield body, i, statement
+        if isinstance(statement, ast.With | ast.For | ast.If):
+            yield from _with_statements(statement.body)
 
 
 def _replace_statements(
@@ -310,6 +321,16 @@ def _migration_edits(tree: ast.Module) -> Iterator[_Edit]:
     upgrade = _function(tree, "upgrade")
     downgrade = _function(tree, "downgrade")
     if upgrade is not None:
+        for body, index, block in list(_with_statements(upgrade.body)):
+            if any(_method(item.context_expr) == "autocommit_block" for item in block.items):
+                apply, undo = _replace_statements(body, index, list(block.body))
+                yield _Edit(
+                    "drop_autocommit_block",
+                    "autocommit block dropped: its statements join the migration's transaction",
+                    block.lineno,
+                    apply,
+                    undo,
+                )
         for body, index, call in list(_call_statements(upgrade.body)):
             method = _method(call)
             line = call.lineno
@@ -344,6 +365,20 @@ def _migration_edits(tree: ast.Module) -> Iterator[_Edit]:
                 apply, undo = _set_attr(call, "keywords", flipped)
                 wanted = "non-unique" if was_unique else "unique"
                 yield _Edit("swap_index_unique", f"index made {wanted}", line, apply, undo)
+                if _keyword(call, "postgresql_concurrently") is not None:
+                    plain = [k for k in call.keywords if k.arg != "postgresql_concurrently"]
+                    apply, undo = _set_attr(call, "keywords", plain)
+                    yield _Edit(
+                        "drop_concurrently", "index built without CONCURRENTLY", line, apply, undo
+                    )
+            if method == "add_column":
+                for column in call.args:
+                    if isinstance(column, ast.Call) and _keyword(column, "server_default"):
+                        kept = [k for k in column.keywords if k.arg != "server_default"]
+                        apply, undo = _set_attr(column, "keywords", kept)
+                        yield _Edit(
+                            "drop_server_default", "server default dropped", line, apply, undo
+                        )
     if downgrade is not None:
         apply, undo = _set_attr(downgrade, "body", [ast.Pass()])
         yield _Edit("empty_downgrade", "downgrade() made `pass`", downgrade.lineno, apply, undo)

@@ -104,6 +104,24 @@ LOCK_FEEDBACK_NONE = "feedback only, not graded: {reason}"
 #: Without the squawk linter (a student's install does not have it), nothing is said about it.
 LOCK_FEEDBACK_SQL_ONLY = "feedback only, not graded: the upgrade as PostgreSQL SQL (-v shows it)"
 
+LOCKS_OK = (
+    "the upgrade holds no long lock on {table}: at most {largest} rows written in one "
+    "transaction (limit {limit}), over {transactions} transaction(s){index}"
+)
+LOCKS_INDEX_CONCURRENT = "; its index built CONCURRENTLY"
+LOCKS_HELD = "the upgrade would lock {table} for long ({count} finding(s)): {first}"
+DEFAULT_OK = (
+    "a row of {table} inserted without {column}, as the code already deployed does, gets {value}"
+)
+DEFAULT_WRONG = (
+    "a row of {table} inserted without {column}, as the code already deployed does, "
+    "gets {found}, not the default {value}"
+)
+DEFAULT_REFUSED = (
+    "a row of {table} inserted without {column}, as the code already deployed does, is "
+    "refused: {error}"
+)
+
 #: How many differing rows are shown as evidence.
 ROW_EVIDENCE = 5
 #: Stands for a column a row no longer has.
@@ -738,19 +756,49 @@ class LookupUsesIndex(IndexUsed):
 
 @register
 class LockFeedback(Check):
-    """What the revision would lock on a large PostgreSQL table: feedback, never a grade.
+    """What the upgrade locks on a large table: feedback, or a grade when given a table.
 
-    On a big production table, some operations hold a lock that blocks
-    writes (or reads) for as long as they take: a plain CREATE INDEX, a type
-    change that rewrites the table, a NOT NULL column without a default. The
-    upgrade is written out as PostgreSQL SQL and read by the squawk linter;
-    what it flags is shown to the student. Give it 0 points: it always
-    passes.
+    Without options it is feedback and never a grade (give it 0 points): on
+    a big production table some operations hold a lock that blocks writes
+    (or reads) for as long as they take — a plain CREATE INDEX, a type change
+    that rewrites the table, a NOT NULL column without a default. The upgrade
+    is written out as PostgreSQL SQL and read by the squawk linter; what it
+    flags is shown to the student.
+
+    With ``table`` it is graded on the upgrade that really ran, on the run's
+    own database (`grader.migrations.locks`): no transaction may write more
+    than ``batch_rows`` rows of the table (a backfill goes in batches, each
+    committed), and on PostgreSQL an index on the table must be built
+    CONCURRENTLY. What else locks (SET NOT NULL's scan, SQLite's table copy)
+    is shown as notes.
     """
 
     kind = "lock_feedback"
 
+    def configure(self) -> None:
+        self.table: str | None = self.option("table", str, None)
+        self.batch_rows: int = self.option("batch_rows", int, 1000)
+        if self.batch_rows < 1:
+            raise SpecFieldError(
+                "batch_rows", f"must be at least 1 (a number of rows), not {self.batch_rows}"
+            )
+        if self.table is None and self.spec.points > 0:
+            raise SpecFieldError(
+                "table",
+                MISSING_KEY.format(
+                    expected="the table whose locks are graded (a string): lock_feedback "
+                    "without one is feedback and must have 0 points"
+                ),
+            )
+
+    @property
+    def graded(self) -> bool:
+        """Judged on the recorded upgrade (a table given) rather than squawk's feedback."""
+        return self.table is not None
+
     def judge(self, evaluation: Evaluation) -> Verdict:
+        if self.graded:
+            return self._judge_locks(evaluation)
         from grader.migrations.lint import SQUAWK_MISSING
 
         report = migration_report(evaluation)
@@ -769,3 +817,123 @@ class LockFeedback(Check):
             return Verdict(True, LOCK_FEEDBACK_CLEAN, tuple(evidence))
         rules = ", ".join(dict.fromkeys(f.rule for f in report.lint))
         return Verdict(True, LOCK_FEEDBACK.format(rules=rules), tuple(evidence))
+
+    def _judge_locks(self, evaluation: Evaluation) -> Verdict:
+        from grader.migrations.locks import describe, lock_findings
+
+        assert self.table is not None
+        report = migration_report(evaluation)
+        blocked = _not_run(report)
+        if blocked is not None or report.upgrade is None:
+            return blocked or not_run(UPGRADE_DID_NOT_APPLY)
+        if not report.upgraded:
+            return not_run(UPGRADE_DID_NOT_APPLY)
+        dialect = report.dialect
+        changed = rows_changed(report, self.table)
+        reading = lock_findings(
+            report.upgrade_statements, dialect, self.table, self.batch_rows, changed
+        )
+        evidence = [Evidence("note", note) for note in reading.notes]
+        evidence.append(Evidence("the upgrade's statements", describe(report.upgrade_statements)))
+        if reading.findings:
+            first = reading.findings[0]
+            message = LOCKS_HELD.format(
+                table=self.table, count=len(reading.findings), first=first.message
+            )
+            hints = " ".join(dict.fromkeys(f.hint for f in reading.findings))
+            evidence = [Evidence(f.rule, f.message) for f in reading.findings] + evidence
+            return Verdict(False, message, tuple(evidence), hint=hints)
+        index = LOCKS_INDEX_CONCURRENT if dialect == "postgresql" else ""
+        return Verdict(
+            True,
+            LOCKS_OK.format(
+                table=self.table,
+                largest=reading.largest,
+                limit=self.batch_rows,
+                transactions=reading.transactions,
+                index=index,
+            ),
+            tuple(evidence),
+        )
+
+
+def rows_changed(report: MigrationReport, name: str) -> int:
+    """Rows of table ``name`` that some statement of the upgrade must have written.
+
+    A row counts when a column it had before the upgrade holds another value
+    after it, or when the probed new column holds anything but what a row
+    inserted without it gets (the probe's value: a new column's default is no
+    write; other new columns are not read). Rows that appeared count too.
+    """
+    before = report.before.rows.get(name, ())
+    after = report.after_upgrade.rows.get(name, ()) if report.after_upgrade else ()
+    key = _primary_key(report.before.table(name), before)
+    if not key:
+        return 0
+    old = _by_key(before, key)
+    probe = report.probe if report.probe is not None and report.probe.table == name else None
+    changed = 0
+    for k, row in _by_key(after, key).items():
+        was = old.get(k)
+        if was is None:
+            changed += 1
+            continue
+        for column, value in row.items():
+            if column in was:
+                if was[column] != value:
+                    changed += 1
+                    break
+            elif probe is not None and column == probe.column and value != probe.value:
+                changed += 1
+                break
+    return changed
+
+
+@register
+class DefaultForNewRows(Check):
+    """A row inserted after the upgrade by code that does not know the new column gets its default.
+
+    While a migration rolls out, the application still deployed writes rows
+    without the new column: a NOT NULL column must give them its default
+    instead of refusing them. The grader inserts the exercise's probe row
+    (``probe_row()`` of grading.py) after the upgrade, reads the column back
+    and rolls back. Options: ``table``, ``column``, ``value`` (the default).
+    """
+
+    kind = "default_for_new_rows"
+    default_hint = (
+        "Keep a server default on the column (server_default=... in add_column or "
+        "alter_column): the code already deployed inserts rows without it."
+    )
+
+    def configure(self) -> None:
+        self.table: str = self.option("table", str)
+        self.column: str = self.option("column", str)
+        self.value: Any = self.option("value", (str, int, float, bool))
+
+    def judge(self, evaluation: Evaluation) -> Verdict:
+        report = migration_report(evaluation)
+        blocked = _not_run(report)
+        if blocked is not None or report.after_upgrade is None:
+            return blocked or not_run(UPGRADE_DID_NOT_APPLY)
+        probe = report.probe
+        if probe is None:
+            return not_run("the exercise's grading.py has no probe_row()")
+        if probe.error:
+            return Verdict(
+                False,
+                DEFAULT_REFUSED.format(table=self.table, column=self.column, error=probe.error),
+            )
+        if probe.value != self.value:
+            return Verdict(
+                False,
+                DEFAULT_WRONG.format(
+                    table=self.table,
+                    column=self.column,
+                    found="NULL" if probe.value is None else repr(probe.value),
+                    value=repr(self.value),
+                ),
+            )
+        return Verdict(
+            True, DEFAULT_OK.format(table=self.table, column=self.column, value=repr(self.value))
+        )

@@ -93,6 +93,11 @@ HOOK_DOCS: Mapping[str, Mapping[str, tuple[str, str]]] = {
             "lookup(connection: Connection) -> tuple[str, dict[str, Any]]",
             "a statement and its parameters whose plan lookup_uses_index judges after the upgrade",
         ),
+        "probe_row": (
+            "probe_row() -> dict[str, Any]",
+            "a row of default_for_new_rows's table as the code deployed before the migration "
+            "writes it (without the new column), inserted after the upgrade and rolled back",
+        ),
     },
 }
 #: The hooks a ``grading.py`` may define, per exercise kind (public names only;

@@ -20,7 +20,7 @@ from sqlalchemy import MetaData
 
 from grader.checks import Evaluation, build_check, judge_all
 from grader.checks.base import NOT_JUDGED
-from grader.checks.migration import LockFeedback
+from grader.checks.migration import DefaultForNewRows, LockFeedback
 from grader.course.spec import ExerciseSpec
 from grader.course.submission import locate, stage
 from grader.databases.dataset import size_named
@@ -36,9 +36,6 @@ from grader.results import CheckResult, ExerciseResult, Outcome
 #: its templates by size, and an empty metadata makes the template empty.
 EMPTY_SIZE = "tiny"
 
-#: The check kind that asks the child for squawk's lock feedback.
-LOCK_FEEDBACK_KIND = LockFeedback.kind
-
 #: The message of checks left unjudged because the starter's history is not intact.
 HISTORY_NOT_JUDGED = "not judged: the starter's migration history must be intact first"
 HISTORY_NOT_JUDGED_HINT = (
@@ -52,6 +49,8 @@ def grade_migration_exercise(
 ) -> ExerciseResult:
     """Grade a migration exercise: one child run, then the checks on its report."""
     checks = [build_check(c) for c in spec.checks]
+    locks = [c for c in checks if isinstance(c, LockFeedback)]
+    defaults = [c for c in checks if isinstance(c, DefaultForNewRows)]
     found = locate(submission, spec)
     if not found.complete:
         return failed_result(spec, Outcome.CRASHED, "; ".join(found.problems))
@@ -78,7 +77,11 @@ def grade_migration_exercise(
                     "starter": str(starter_run),
                     "seed": session.seed,
                     "versions_present": VERSIONS in found.files,
-                    "lint": any(c.kind == LOCK_FEEDBACK_KIND for c in spec.checks),
+                    # squawk's feedback for an ungraded lock_feedback; the upgrade's
+                    # statements recorded for a graded one.
+                    "lint": any(not c.graded for c in locks),
+                    "locks": any(c.graded for c in locks),
+                    "probe": (defaults[0].table, defaults[0].column) if defaults else None,
                 },
                 hooks_path=str(hooks_path),
                 options=dict(spec.options),

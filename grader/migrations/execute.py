@@ -38,19 +38,20 @@ from types import ModuleType
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from grader.analysis.plan import Plan, PlanError, explain
 from grader.execution.capture import QueryLog, capture
-from grader.execution.child import load_module
+from grader.execution.child import load_module, normalize
 from grader.execution.guard import SEALED_MODULES, Seal, tampering
 from grader.execution.run import Failure, FailureKind, Job, RunRecord
 from grader.migrations.comparison import compare_models
 from grader.migrations.failure import SubmissionFailed, one_line, where_in_submission
 from grader.migrations.history import History, read_history
 from grader.migrations.lint import LintFinding, lint_upgrade
+from grader.migrations.locks import LockRecorder, RecordedStatement
 from grader.migrations.project import MODELS_FILE, alembic_config
 from grader.migrations.state import VERSION_TABLE, DatabaseState, populate, snapshot
 
@@ -61,6 +62,7 @@ SEALED_HERE = (
     "grader.migrations.history",
     "grader.migrations.comparison",
     "grader.migrations.lint",
+    "grader.migrations.locks",
     "grader.migrations.failure",
     "grader.migrations.project",
     "grader.analysis.plan",
@@ -89,6 +91,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A row written after the upgrade by code that does not know the new column.
+
+    Attributes:
+        table: The table it went into.
+        column: The new column.
+        value: What the column holds for it (when the insert worked).
+        error: Why the insert failed, in one line.
+    """
+
+    table: str
+    column: str
+    value: object = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class MigrationReport:
     """What one run of a submission's migrations did to a populated database.
 
@@ -110,6 +129,11 @@ class MigrationReport:
             when lock feedback was asked for.
         lint: What squawk says about that SQL.
         lint_note: Why there is no lint, when there is none.
+        upgrade_statements: What the first ``upgrade head`` ran, with the rows each
+            statement wrote and its transaction, when locks are judged.
+        probe: A row inserted after the upgrade without the new column, as read
+            back (the column's value), when the exercise asks for its default.
+        dialect: The database it ran on (``sqlite``, ``postgresql``, ``mysql``).
     """
 
     history: History
@@ -127,6 +151,9 @@ class MigrationReport:
     postgresql_sql: str = ""
     lint: tuple[LintFinding, ...] = ()
     lint_note: str = ""
+    upgrade_statements: tuple[RecordedStatement, ...] = ()
+    probe: Probe | None = None
+    dialect: str = ""
 
     @property
     def upgraded(self) -> bool:
@@ -215,6 +242,29 @@ def analyze(connection: Connection) -> None:
         connection.exec_driver_sql("ANALYZE")
 
 
+def insert_probe(engine: Engine, hooks: ModuleType, table: str, column: str) -> Probe:
+    """Insert the exercise's probe row without ``column``, read ``column`` back, roll back.
+
+    The row stands for the application code still deployed while the
+    migration runs: it knows nothing of the new column.
+    """
+    row = dict(hooks.probe_row())
+    with engine.connect() as connection:
+        reflected = Table(table, MetaData(), autoload_with=connection)
+        key = [c for c in reflected.primary_key.columns]
+        try:
+            connection.execute(insert(reflected).values(**row))
+            where = [c == row[c.name] for c in key]
+            value = connection.execute(select(reflected.c[column]).where(*where)).scalar_one()
+        except (SystemExit, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            return Probe(table, column, error=one_line(exc))
+        finally:
+            connection.rollback()
+    return Probe(table, column, value=normalize(value))
+
+
 def run_lookup(engine: Engine, hooks: ModuleType) -> tuple[QueryLog, dict[int, Plan | str]]:
     """Run the exercise's lookup on fresh statistics and explain its statements."""
     with engine.connect() as connection:
@@ -289,17 +339,32 @@ def _run_submission(
     sys.path.insert(0, str(project))
     metadata = load_models(project / MODELS_FILE, f"ormgrade_submission_models_{job.exercise_id}")
     history = read_history(project, metadata, starter, bool(job.params["versions_present"]))
-    report = MigrationReport(history=history, before=before)
+    report = MigrationReport(history=history, before=before, dialect=engine.dialect.name)
     config = alembic_config(project, metadata)
     if not history.blocked:
         if job.params.get("lint"):
             report = replace(report, **lint_upgrade(project, metadata, history.starter_head))
-        step = run_command(engine, config, "upgrade", "head", project)
+        if job.params.get("locks"):
+            with LockRecorder(engine) as recorder:
+                step = run_command(engine, config, "upgrade", "head", project)
+                if not recorder.intact():
+                    raise SubmissionFailed(
+                        Failure(
+                            FailureKind.TAMPERING,
+                            tampering("the upgrade removed the grader's statement listeners"),
+                        )
+                    )
+            report = replace(report, upgrade_statements=tuple(recorder.statements))
+        else:
+            step = run_command(engine, config, "upgrade", "head", project)
         report = replace(report, upgrade=step)
         if not step.ok:
             return report
         with engine.connect() as connection:
             report = replace(report, after_upgrade=snapshot(connection))
+        probe = job.params.get("probe")
+        if probe and hasattr(hooks, "probe_row"):
+            report = replace(report, probe=insert_probe(engine, hooks, *probe))
     with engine.connect() as connection:
         report = replace(
             report,
