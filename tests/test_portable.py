@@ -40,6 +40,8 @@ from grader.execution.platform import (
     LIMIT_NAMES,
     NO_POSIX,
     PLATFORM_ENV,
+    SOCKET_NAME_LENGTH,
+    SOCKET_PATH_MAX,
     WEAKER_ISOLATION,
     PortablePlatform,
     PosixPlatform,
@@ -282,6 +284,25 @@ def test_crlf_files_in_an_awkward_path_earn_full_marks(tmp_path: Path, catalog: 
     report = grade(submission, catalog, GOOD_IDS, GradeOptions(seed=SEED, work_dir=work))
     assert report.score == report.max_score, [e.error for e in report.exercises]
     assert report.warnings == ()
+
+
+def test_a_temporary_folder_too_deep_for_a_unix_socket_still_grades(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    # The forkserver's socket would be made in TMPDIR: 140 bytes of path cannot be bound.
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    assert len(str(deep)) + SOCKET_NAME_LENGTH > SOCKET_PATH_MAX
+    submission = solutions_copy(catalog, tmp_path / "sub", ["filter_limit"])
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "filter_limit", "--submission", str(submission),
+         "--catalog", str(catalog.root), "--seed", str(SEED), "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "TMPDIR": str(deep), "ORMGRADE_PLATFORM": "posix"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["score"], report["max_score"]) == (10, 10), report["exercises"][0]["error"]
 
 
 def test_template_cache_in_an_awkward_path(

@@ -38,6 +38,13 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 #: Rounds of "list the descendants, kill them" before a run's tree is given up on.
 KILL_ROUNDS = 20
+#: Longest path of a Unix socket (``sun_path`` is 108 bytes on Linux, 104 on macOS,
+#: with its final NUL), and what multiprocessing adds to its temporary folder for
+#: the forkserver's socket (``/pymp-XXXXXXXX/listener-XXXXXXXX``).
+SOCKET_PATH_MAX = 103
+SOCKET_NAME_LENGTH = 32
+#: Where the forkserver's socket goes when the temporary folder's path is too long.
+SHORT_TEMP_DIRS = ("/tmp", "/var/tmp")
 #: The environment variable that chooses the platform layer.
 PLATFORM_ENV = "ORMGRADE_PLATFORM"
 #: Its values: ``auto`` takes `PosixPlatform` where it can run, else `PortablePlatform`.
@@ -274,6 +281,35 @@ class PosixPlatform:
                 with contextlib.suppress(OSError):
                     os.waitpid(other, os.WNOHANG)
             time.sleep(0.005)
+
+
+def short_socket_dir() -> None:
+    """Give multiprocessing a temporary folder short enough for the forkserver's socket.
+
+    The forkserver listens on a Unix socket in multiprocessing's temporary folder,
+    made in ``TMPDIR``; a long ``TMPDIR`` (a deep build folder, a test's own
+    temporary folder) makes the socket's path too long to bind, and every run
+    would fail with "AF_UNIX path too long". Then that folder is made in the first
+    short system folder instead (removed at exit, as multiprocessing's own is).
+    Call before the forkserver starts; a folder multiprocessing already has is kept.
+    """
+    import tempfile
+    from multiprocessing import process, util
+
+    if process.current_process()._config.get("tempdir") is not None:  # type: ignore[attr-defined]
+        return
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + SOCKET_NAME_LENGTH <= SOCKET_PATH_MAX:
+        return
+    short = next((d for d in SHORT_TEMP_DIRS if os.access(d, os.W_OK | os.X_OK)), None)
+    if short is None:
+        return  # nothing shorter here: the error names the path
+    saved = tempfile.tempdir
+    tempfile.tempdir = short
+    try:
+        util.get_temp_dir()  # made now, in ``short``, and kept for the process
+    finally:
+        tempfile.tempdir = saved
 
 
 def _drop_forkserver_alive_fd() -> None:

@@ -47,7 +47,7 @@ from grader.execution import audit
 from grader.execution.capture import CapturedStatement, QueryLog
 from grader.execution.child import OUT_OF_MEMORY, execute
 from grader.execution.guard import LISTENERS_REMOVED, tampering
-from grader.execution.platform import ChildLimits, current
+from grader.execution.platform import ChildLimits, current, short_socket_dir
 from grader.execution.run import Failure, FailureKind, Job, RunRecord
 from grader.execution.warmup import preload
 
@@ -101,6 +101,7 @@ def _mp_context() -> Any:
             method = current().start_method
             ctx = multiprocessing.get_context(method)
             if method == "forkserver":
+                short_socket_dir()
                 ctx.set_forkserver_preload(preload())
             _context = ctx
         return _context

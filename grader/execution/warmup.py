@@ -11,7 +11,7 @@ calling it costs no SQLAlchemy import, and nothing POSIX-only at import time.
 
 from __future__ import annotations
 
-from grader.execution.platform import current
+from grader.execution.platform import current, short_socket_dir
 
 #: Imported once in the forkserver (see `grader.execution.forkserver`), not in every child.
 PRELOAD = (
@@ -58,5 +58,6 @@ def start_forkserver(servers: bool = True) -> None:
     # Imported here: a platform without forkserver may lack what the module needs.
     import multiprocessing.forkserver
 
+    short_socket_dir()
     multiprocessing.forkserver.set_forkserver_preload(preload(servers))
     multiprocessing.forkserver.ensure_running()
