@@ -372,9 +372,7 @@ def test_a_worker_killed_mid_run_and_the_class_still_completes(
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize(
-    ("timeout", "interval"), [(VISIBILITY, 2.0), (1800, 10.0), (2, 1.0)]
-)
+@pytest.mark.parametrize(("timeout", "interval"), [(VISIBILITY, 2.0), (1800, 10.0), (2, 1.0)])
 def test_a_redis_worker_looks_for_tasks_past_their_timeout_on_every_tick(
     timeout: float, interval: float
 ) -> None:
