@@ -112,6 +112,14 @@ def list_command(ids_only: bool, catalog: Path | None) -> None:
             click.echo(f"{spec.id:<28} {spec.kind:<9} {spec.max_score:>3} pts  {spec.title}")
 
 
+def _grades_migrations(cat: Any, ids: tuple[str, ...]) -> bool:
+    """Whether grading ``ids`` (all when empty) may grade a migration exercise."""
+    try:
+        return any(spec.kind == "migration" for spec in cat.select(ids))
+    except OrmgradeError:  # an unknown id: reported by the grading itself
+        return True
+
+
 @main.command("grade")
 @click.argument("ids", nargs=-1)
 @click.option(
@@ -140,6 +148,14 @@ def list_command(ids_only: bool, catalog: Path | None) -> None:
     default=None,
     help="Memory limit per run in MiB (overrides the spec).",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exercises graded side by side (default: 2, at most one per core); "
+    "1 grades one at a time. Grades do not depend on it.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passed checks too.")
 @click.option("--classroom", "classroom_mode", is_flag=True, help=CLASSROOM_HELP)
 @click.option(
@@ -159,6 +175,7 @@ def grade_command(
     db_url: str | None,
     timeout: float | None,
     memory_mb: int | None,
+    jobs: int | None,
     verbose: bool,
     classroom_mode: bool,
     gradescope_path: Path | None,
@@ -172,7 +189,10 @@ def grade_command(
     db_url = resolve_db_url(db_url, cat.root)
     # The process runs are forked from starts now, beside the engine's import and the
     # templates, not after them; on SQLite it need not preload the server drivers.
-    start_forkserver(servers=db_url is not None)
+    start_forkserver(
+        servers=db_url is not None,
+        migrations=_grades_migrations(cat, ids),
+    )
     from grader.course.notebook import exercise_of, notebook_ids
     from grader.course.submission import is_notebook_submission
     from grader.grading.runner import GradeOptions, grade
@@ -180,7 +200,9 @@ def grade_command(
     from grader.results import to_json
 
     classroom_output = classroom.output_file() if classroom_mode else None
-    options = GradeOptions(seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb)
+    options = GradeOptions(
+        seed=seed, db_url=db_url, timeout=timeout, memory_mb=memory_mb, exercise_workers=jobs
+    )
     target = submission or default_submission()
     if not ids and target.is_file():
         ids = (exercise_of(target, cat),)

@@ -92,8 +92,31 @@ def catalog() -> Catalog:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep seeded templates of the test run out of the user's cache."""
-    os.environ.setdefault("ORMGRADE_CACHE", str(tmp_path_factory.mktemp("ormgrade-cache")))
+    """Keep seeded templates of the test run out of the user's cache.
+
+    The processes of one run (pytest-xdist) share one cache: each template is
+    built once (under the cache's build lock), not once per process.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "ormgrade-cache"
+        shared.mkdir(exist_ok=True)
+        os.environ.setdefault("ORMGRADE_CACHE", str(shared))
+    else:
+        os.environ.setdefault("ORMGRADE_CACHE", str(tmp_path_factory.mktemp("ormgrade-cache")))
+
+
+#: Most processes `-n auto` starts, and how many per core: the tests wait on child
+#: processes, servers and brokers much of the time, so a core serves two.
+MAX_TEST_PROCESSES = 8
+TEST_PROCESSES_PER_CORE = 2
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many processes `-n auto` starts (``PYTEST_XDIST_AUTO_NUM_WORKERS`` wins)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(MAX_TEST_PROCESSES, TEST_PROCESSES_PER_CORE * (cores or 1))
 
 
 def case_dir(name: str) -> Path:

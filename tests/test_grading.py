@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,14 @@ import pytest
 from grader.checks.base import NOT_JUDGED
 from grader.checks.query import TOO_MANY_QUERIES, WRONG_RESULT
 from grader.course.catalog import Catalog
-from grader.grading.runner import GradeOptions, grade
-from grader.results import Outcome, from_json, to_json
+from grader.databases.dataset import size_named
+from grader.databases.template import Template
+from grader.execution import sandbox
+from grader.execution.run import Failure, FailureKind, RunRecord
+from grader.grading.peaks import PEAKS_DIR
+from grader.grading.runner import GradeOptions, _longest_first, _starter_peak, grade
+from grader.grading.session import SharedOracles, shared_oracles
+from grader.results import ExerciseResult, Outcome, from_json, to_json
 from tests.conftest import case_dir
 
 FIRST = ["filter_limit", "eager_loading", "column_projection"]
@@ -121,3 +129,136 @@ def test_unknown_exercise_is_refused_before_anything_runs(catalog: Catalog, tmp_
 
     with pytest.raises(UnknownExerciseError, match="unknown exercise 'nope'"):
         grade(tmp_path, catalog, ["nope"])
+
+
+# -- exercises side by side ------------------------------------------------------------
+
+SIDE_BY_SIDE = ["count_exists", "filter_limit", "column_projection"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_exercises_graded_side_by_side_come_back_in_the_order_asked(
+    catalog: Catalog, workers: int
+) -> None:
+    shown: list[str] = []
+    report = grade(
+        catalog.solutions_dir,
+        catalog,
+        SIDE_BY_SIDE,
+        GradeOptions(seed=11, exercise_workers=workers),
+        progress=lambda result: shown.append(result.id),
+    )
+    assert [r.id for r in report.exercises] == SIDE_BY_SIDE
+    assert shown == SIDE_BY_SIDE
+    assert all(r.passed for r in report.exercises), report.exercises
+
+
+def test_an_interrupt_stops_the_exercises_still_running(catalog: Catalog, tmp_path: Path) -> None:
+    # column_projection ends at once; filter_limit's run would sleep for ten minutes.
+    shutil.copytree(catalog.solutions_dir / "column_projection", tmp_path / "column_projection")
+    (tmp_path / "filter_limit").mkdir()
+    (tmp_path / "filter_limit" / "task.py").write_text(
+        "import time\n\ndef run(session, country, limit):\n    time.sleep(600)\n",
+        encoding="utf-8",
+    )
+    assert catalog.spec("filter_limit").entry == "run"
+
+    def interrupt(result: ExerciseResult) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        grade(
+            tmp_path,
+            catalog,
+            ["column_projection", "filter_limit"],
+            GradeOptions(seed=11, timeout=600, exercise_workers=2),
+            progress=interrupt,
+        )
+    assert time.monotonic() - started < 60
+    assert not sandbox._live, "a child was left running"
+
+
+def test_the_exercises_with_the_longest_runs_start_first(catalog: Catalog) -> None:
+    specs = catalog.select()
+    ordered = [spec.id for spec in _longest_first(specs)]
+    long = {"bulk_export", "lost_update"}  # a traced export; four concurrent workers
+    assert set(ordered[: len(long)]) == long
+    assert ordered[len(long) :] == [spec.id for spec in specs if spec.id not in long]
+
+
+# -- the starter's peak, kept between gradings ----------------------------------------
+
+
+def test_the_starters_peak_is_traced_once_and_kept_for_the_same_inputs(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORMGRADE_CACHE", str(tmp_path / "cache"))
+    spec = catalog.spec("bulk_export")
+    starter = tmp_path / "task.py"
+    starter.write_text("def run(session, path):\n    return 0\n", encoding="utf-8")
+    template = Template(size_named(spec.dataset), 7, "t-1.sqlite", "sqlite:///t-1.sqlite")
+    traced: list[int] = []
+
+    def trace(peak: int | None = 5_000_000, failure: Failure | None = None):
+        def run() -> RunRecord:
+            traced.append(1)
+            return RunRecord("oracle", "memory", peak_memory=peak, failure=failure)
+
+        return run
+
+    def peak_of(tmpl: Template = template, how=None) -> int | None:
+        files = (starter, spec.hooks_path)
+        return _starter_peak(spec, tmpl, files, {"path": "tasks.csv"}, how or trace()).peak_memory
+
+    assert peak_of() == 5_000_000
+    assert peak_of() == 5_000_000
+    assert len(traced) == 1  # kept: the second grading reads it
+    other = Template(template.size, 8, "t-2.sqlite", "sqlite:///t-2.sqlite")
+    assert peak_of(other, trace(6_000_000)) == 6_000_000  # other data, traced again
+    assert len(traced) == 2
+    starter.write_text("def run(session, path):\n    return 1\n", encoding="utf-8")
+    assert peak_of(how=trace(7_000_000)) == 7_000_000  # another starter, traced again
+    assert len(traced) == 3
+
+    # A damaged figure is measured again; a failed run's is not kept.
+    kept = list((tmp_path / "cache" / PEAKS_DIR).iterdir())
+    assert len(kept) == 3
+    for path in kept:
+        path.write_text("not a number", encoding="ascii")
+    failed = Failure(FailureKind.MEMORY, "out of memory")
+    assert peak_of(how=trace(None, failed)) is None
+    assert peak_of(how=trace(7_000_000)) == 7_000_000
+    assert len(traced) == 5
+    assert peak_of() == 7_000_000
+    assert len(traced) == 5
+
+
+# -- the starter's runs, shared by the sessions of a process ---------------------------
+
+
+def test_sessions_on_the_same_data_share_the_starters_runs(catalog: Catalog) -> None:
+    shared_oracles.clear()
+    first, second = (
+        grade(catalog.solutions_dir, catalog, ["count_exists"], GradeOptions(seed=4242)).exercise(
+            "count_exists"
+        )
+        for _ in range(2)
+    )
+    assert "oracle_main" in first.stats["timing"]
+    assert "oracle_main" not in second.stats["timing"]  # the first session's run, reused
+    assert second.passed and second.checks == first.checks
+    other = grade(catalog.solutions_dir, catalog, ["count_exists"], GradeOptions(seed=4243))
+    assert "oracle_main" in other.exercise("count_exists").stats["timing"]  # other data
+
+
+def test_the_shared_starter_runs_keep_the_most_recently_used() -> None:
+    kept = SharedOracles(capacity=2)
+    records = {name: RunRecord("oracle", name) for name in ("a", "b", "c")}
+    kept.put(("a",), records["a"])
+    kept.put(("b",), records["b"])
+    assert kept.get(("a",)) is records["a"]  # a is now the most recent
+    kept.put(("c",), records["c"])
+    assert kept.get(("b",)) is None
+    assert kept.get(("a",)) is records["a"]
+    assert kept.get(("c",)) is records["c"]

@@ -148,6 +148,7 @@ def test_every_generated_notebook_runs_and_checks_as_the_cli_grades(
             assert catalog.spec(path.stem).not_on("sqlite") in " ".join(text.split()), text
 
 
+@pytest.mark.slow  # a kernel per notebook exercise
 def test_a_folder_of_notebooks_is_graded_on_the_notebook_exercises_only(
     catalog: Catalog, generated: Path
 ) -> None:

@@ -173,6 +173,12 @@ def test_linux_notes_nothing_and_other_systems_name_what_is_missing() -> None:
 # -- the whole grading path in the portable sandbox ---------------------------------------
 
 
+#: The tests of the whole grading path in a portable interpreter: each of its runs is a
+#: spawned interpreter importing the grader afresh (a minute of CPU in all), so they run
+#: with the slow tests (`pytest -m slow`; .ci/run runs them).
+SLOW_PORTABLE = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def portable_run(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Correct solutions and runaway submissions, graded in one portable interpreter."""
@@ -188,12 +194,14 @@ def portable_run(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"good": good, **run_portable(root, catalog, jobs)}
 
 
+@SLOW_PORTABLE
 def test_portable_run_used_spawn_without_posix_modules(portable_run: dict[str, Any]) -> None:
     assert portable_run["platform"] == "portable"
     assert portable_run["start_method"] == "spawn"
     assert portable_run["resource_loaded"] is False
 
 
+@SLOW_PORTABLE
 def test_correct_solutions_earn_the_same_points_as_in_the_posix_sandbox(
     portable_run: dict[str, Any], catalog: Catalog
 ) -> None:
@@ -206,12 +214,14 @@ def test_correct_solutions_earn_the_same_points_as_in_the_posix_sandbox(
     assert posix.warnings == ()
 
 
+@SLOW_PORTABLE
 def test_results_say_which_limits_were_not_enforced(portable_run: dict[str, Any]) -> None:
     (note,) = isolation_notes(PortablePlatform())
     for document in portable_run["reports"]:
         assert document["warnings"] == [note]
 
 
+@SLOW_PORTABLE
 @pytest.mark.parametrize("job", [1, 2, 3], ids=["busy_loop_in_call", "sleep", "loop_at_import"])
 def test_runaway_submission_is_stopped_by_the_wall_clock(
     portable_run: dict[str, Any], job: int

@@ -171,6 +171,7 @@ def test_released_migration_exercises_are_whole_alembic_projects(
         assert (folder / MODELS_FILE).read_bytes() == (oracle / MODELS_FILE).read_bytes()
 
 
+@pytest.mark.slow  # Alembic's command line, three times for each migration exercise
 def test_students_run_alembic_by_hand_in_a_released_exercise(
     released: Path, catalog: Catalog, tmp_path: Path
 ) -> None:

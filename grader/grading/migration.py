@@ -87,6 +87,7 @@ def grade_migration_exercise(
                 options=dict(spec.options),
                 workdir=str(project),
             )
+            session.check_running()
             record = run_job(job, session.timeout(spec), session.memory_mb(spec), execute)
         finally:
             session.backend.drop(url)

@@ -8,13 +8,14 @@ other exercises are graded regardless.
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,7 @@ from grader.execution.platform import isolation_notes
 from grader.execution.run import Job, RunRecord
 from grader.execution.sandbox import stop_all
 from grader.grading.concurrency import ConcurrentRun, run_concurrent, serial_job
+from grader.grading.peaks import keep_peak, peak_file, read_peak
 from grader.grading.session import (
     EXERCISE_KINDS,
     ExerciseGrader,
@@ -54,6 +56,15 @@ from grader.results import ExerciseResult, GradeReport, Outcome
 TASK_FILE = "task.py"
 #: Runs of one exercise in flight at once (each is a child process).
 RUN_WORKERS = 3
+#: Exercises graded side by side by default (at most one per core): one exercise's
+#: waits (a copy, a child's start, a lock held by a concurrent worker) leave the
+#: cores to another's runs. Grades do not depend on it: no check judges a time.
+EXERCISE_WORKERS = 2
+#: Runs that take longest (a traced run over a large table, concurrent workers):
+#: exercises that need them are started first.
+LONG_RUNS = frozenset({"memory", "concurrent"})
+#: How often an interrupted grading kills the children started meanwhile (seconds).
+STOP_POLL = 0.1
 #: Most distinct statements explained per run.
 MAX_EXPLAINED = 40
 
@@ -91,13 +102,8 @@ def grade(
     # An exercise the dialect cannot express is left out, and the report says why.
     left_out = tuple(spec.not_on(dialect) for spec in specs if not spec.runs_on(dialect))
     specs = [spec for spec in specs if spec.runs_on(dialect)]
-    results = []
     try:
-        for spec in specs:
-            result = grade_exercise(session, spec, submission)
-            results.append(result)
-            if progress is not None:
-                progress(result)
+        results = _grade_side_by_side(session, specs, submission, progress)
     finally:
         if own:
             session.close()
@@ -113,6 +119,78 @@ def grade(
         + tuple(getattr(session.backend, "notes", ()))
         + isolation_notes(),
     )
+
+
+def exercise_workers(options: GradeOptions, count: int) -> int:
+    """How many of ``count`` exercises are graded at once."""
+    wanted = options.exercise_workers or min(EXERCISE_WORKERS, os.cpu_count() or 1)
+    return max(1, min(wanted, count))
+
+
+def _grade_side_by_side(
+    session: GradingSession,
+    specs: list[ExerciseSpec],
+    submission: Path,
+    progress: Callable[[ExerciseResult], None] | None,
+) -> list[ExerciseResult]:
+    """Each exercise's result, in the order of ``specs``, graded a few at a time.
+
+    ``progress`` sees the results in that order too, each as soon as it and
+    those before it are known. On an interrupt (or an error in ``progress``) no
+    run is started any more and the children running are killed before it is
+    raised, so that Ctrl-C does not wait for every child's time limit.
+    """
+    workers = exercise_workers(session.options, len(specs))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ormgrade-exercise")
+    # The longest exercises start first, so that the others fill the cores beside them
+    # instead of leaving one exercise to finish alone at the end; one at a time, the
+    # order is the catalog's, so that each result is shown as soon as it is known.
+    started = _longest_first(specs) if workers > 1 else specs
+    submitted = {
+        spec.id: pool.submit(grade_exercise, session, spec, submission) for spec in started
+    }
+    futures = [submitted[spec.id] for spec in specs]
+    results: list[ExerciseResult] = []
+    try:
+        for future in futures:
+            result = future.result()
+            results.append(result)
+            if progress is not None:
+                progress(result)
+    except BaseException:
+        session.stop()
+        for future in futures:
+            future.cancel()
+        _stop_children(futures)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _longest_first(specs: list[ExerciseSpec]) -> list[ExerciseSpec]:
+    """``specs`` with those that need the longest runs (`LONG_RUNS`) first, else in order."""
+
+    def long_runs(spec: ExerciseSpec) -> int:
+        try:
+            needs = needs_of([build_check(c) for c in spec.checks])
+        except Exception:  # a broken check is reported by its exercise's grading
+            return 0
+        return len(needs & LONG_RUNS)
+
+    return sorted(specs, key=lambda spec: -long_runs(spec))
+
+
+def _stop_children(futures: list[Future[ExerciseResult]]) -> None:
+    """Kill the session's children until the exercises running have ended.
+
+    A run started just before the session stopped is killed on the next round.
+    """
+    pending = {f for f in futures if not f.done()}
+    while pending:
+        stop_all()
+        _, not_done = wait(pending, timeout=STOP_POLL)
+        pending = set(not_done)
 
 
 def grade_exercise(session: GradingSession, spec: ExerciseSpec, submission: Path) -> ExerciseResult:
@@ -244,14 +322,21 @@ def grade_query_exercise(
                 lambda url: job("submission", "memory", url, measure_memory=True),
             )
             # The starter's peak is shown beside the submission's; it is traced
-            # once per session (same seed, same data), like its other runs.
+            # once per session (same seed, same data), like its other runs, and
+            # kept between sessions (see grader.grading.peaks).
             later["oracle_memory"] = lambda: session.oracle(
                 (spec.id, "memory", template.location),
-                lambda: _run_on_copy(
-                    session,
+                lambda: _starter_peak(
                     spec,
                     template,
-                    lambda url: job("oracle", "memory", url, measure_memory=True),
+                    (oracle_file, spec.hooks_path),
+                    params,
+                    lambda: _run_on_copy(
+                        session,
+                        spec,
+                        template,
+                        lambda url: job("oracle", "memory", url, measure_memory=True),
+                    ),
                 ),
             )
         if "fault" in needs:
@@ -430,6 +515,24 @@ def _run_concurrently(
         snapshot=take,
         serial=serial,
     )
+
+
+def _starter_peak(
+    spec: ExerciseSpec,
+    template: Template,
+    files: tuple[Path | None, ...],
+    params: Mapping[str, Any],
+    trace: Callable[[], RunRecord],
+) -> RunRecord:
+    """The starter's memory run: its kept peak, or a traced run whose peak is then kept."""
+    kept = peak_file(spec.id, template.location, template.url, files, params, spec.options)
+    peak = read_peak(kept)
+    if peak is not None:
+        return RunRecord(role="oracle", purpose="memory", peak_memory=peak)
+    run = trace()
+    if run.ok and run.peak_memory is not None:
+        keep_peak(kept, run.peak_memory)
+    return run
 
 
 def _fault_after_rows(spec: ExerciseSpec, hooks: Any, params: Mapping[str, Any], seed: int) -> int:

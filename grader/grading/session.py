@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from grader.course.catalog import Catalog
 from grader.course.spec import ExerciseSpec
 from grader.databases.backend import backend_for
+from grader.databases.cache import file_digest
 from grader.databases.template import Backend
 from grader.execution.platform import current as current_platform
 from grader.execution.run import Failure, Job, RunRecord
@@ -34,6 +36,8 @@ class GradeOptions:
         timeout: Overrides every exercise's time limit (seconds).
         memory_mb: Overrides every exercise's memory limit.
         work_dir: Where per-run files go (a temporary folder by default).
+        exercise_workers: Exercises graded side by side (None: as many as
+            `EXERCISE_WORKERS`, at most one per core); 1 grades one at a time.
     """
 
     seed: int | None = None
@@ -41,6 +45,11 @@ class GradeOptions:
     timeout: float | None = None
     memory_mb: int | None = None
     work_dir: Path | None = None
+    exercise_workers: int | None = None
+
+
+class Interrupted(Exception):
+    """The session was stopped (Ctrl-C, for instance): no run is started any more."""
 
 
 @dataclass
@@ -54,6 +63,16 @@ class GradingSession:
     oracle_cache: dict[tuple[str, str, str], RunRecord] = field(default_factory=dict)
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     _timing_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopped: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def stop(self) -> None:
+        """Start no run any more (the exercises graded meanwhile end as grader errors)."""
+        self._stopped.set()
+
+    def check_running(self) -> None:
+        """Raise `Interrupted` once the session is stopped: called before each run starts."""
+        if self._stopped.is_set():
+            raise Interrupted("grading was interrupted")
 
     def add_time(self, exercise_id: str, phase: str, seconds: float) -> None:
         """Add ``seconds`` to ``phase`` of ``exercise_id`` (summed over its runs)."""
@@ -74,6 +93,7 @@ class GradingSession:
         return self.options.memory_mb or spec.memory_mb
 
     def run(self, spec: ExerciseSpec, job: Job) -> RunRecord:
+        self.check_running()
         started = time.perf_counter()
         record = run_job(job, self.timeout(spec), self.memory_mb(spec))
         wall = time.perf_counter() - started
@@ -83,14 +103,82 @@ class GradingSession:
         return record
 
     def oracle(self, key: tuple[str, str, str], make: Callable[[], RunRecord]) -> RunRecord:
-        """The starter's run for ``key``, made once per session (same seed, same data)."""
+        """The starter's run for ``key`` (exercise, purpose, template), made once.
+
+        Once per session, and once per process for sessions on the same data
+        (bulk grading, a test run): see `shared_oracles`.
+        """
         if key not in self.oracle_cache:
-            self.oracle_cache[key] = make()
+            shared = self._shared_key(key)
+            record = shared_oracles.get(shared)
+            if record is None:
+                record = make()
+                if record.ok:  # a failed starter is run again next time
+                    shared_oracles.put(shared, record)
+            self.oracle_cache[key] = record
         return self.oracle_cache[key]
+
+    def _shared_key(self, key: tuple[str, str, str]) -> tuple[Any, ...]:
+        """``key`` and what else decides the starter's run beyond this session.
+
+        The template's name stands for its size, seed and schema; the spec's folder
+        holds the spec, the hooks and the record that pins the starter (a starter
+        that differs from it is refused before any run).
+        """
+        spec = self.catalog.spec(key[0])
+        files = tuple(
+            (path.name, file_digest(path))
+            for path in sorted(spec.directory.iterdir())
+            if path.is_file() and path.name in ORACLE_INPUTS
+        )
+        # The server a template is on (a SQLite template's location is its full path).
+        server = getattr(self.backend, "url", None)
+        backend = (type(self.backend).__name__, self.backend.dialect, str(server))
+        return (str(self.catalog.root), key, files, backend)
 
     def close(self) -> None:
         """Release the databases this session made."""
         self.backend.close()
+
+
+#: The files of an exercise's folder whose contents decide its starter's runs.
+ORACLE_INPUTS = frozenset({"spec.toml", "grading.py", "starter.sha256"})
+
+
+class SharedOracles:
+    """The starter's runs, kept for the sessions of this process (a bounded LRU).
+
+    A class graded in one process (``ormgrade grade-all``), or a test run,
+    opens a session per submission on the same seed: each would run the
+    starter again on the same data. A record is shared only under a key that
+    names everything its run depends on (see `GradingSession._shared_key`).
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._records: OrderedDict[tuple[Any, ...], RunRecord] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> RunRecord | None:
+        with self._lock:
+            record = self._records.get(key)
+            if record is not None:
+                self._records.move_to_end(key)
+            return record
+
+    def put(self, key: tuple[Any, ...], record: RunRecord) -> None:
+        with self._lock:
+            self._records[key] = record
+            self._records.move_to_end(key)
+            while len(self._records) > self.capacity:
+                self._records.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+
+shared_oracles = SharedOracles()
 
 
 def open_session(catalog: Catalog, options: GradeOptions | None = None) -> GradingSession:
