@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.course.catalog import Catalog
-from grader.course.spec import ExerciseSpec
+from grader.course.catalog import STARTER_CHECKSUMS, Catalog
+from grader.course.spec import HOOKS_FILE, SPEC_FILE, ExerciseSpec
 from grader.databases.backend import backend_for
 from grader.databases.cache import file_digest
 from grader.databases.template import Backend
@@ -125,11 +125,10 @@ class GradingSession:
         holds the spec, the hooks and the record that pins the starter (a starter
         that differs from it is refused before any run).
         """
-        spec = self.catalog.spec(key[0])
+        folder = self.catalog.spec(key[0]).directory
         files = tuple(
-            (path.name, file_digest(path))
-            for path in sorted(spec.directory.iterdir())
-            if path.is_file() and path.name in ORACLE_INPUTS
+            (name, file_digest(folder / name) if (folder / name).is_file() else None)
+            for name in ORACLE_INPUTS
         )
         # The server a template is on (a SQLite template's location is its full path).
         server = getattr(self.backend, "url", None)
@@ -142,7 +141,7 @@ class GradingSession:
 
 
 #: The files of an exercise's folder whose contents decide its starter's runs.
-ORACLE_INPUTS = frozenset({"spec.toml", "grading.py", "starter.sha256"})
+ORACLE_INPUTS = (SPEC_FILE, HOOKS_FILE, STARTER_CHECKSUMS)
 
 
 class SharedOracles:
