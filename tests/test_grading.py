@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from grader.checks.base import NOT_JUDGED
-from grader.checks.query import TOO_MANY_QUERIES, WRONG_RESULT
+from grader.checks.query import TOO_MANY_QUERIES, WRONG_RESULT, WRONG_STATE
 from grader.course.catalog import Catalog
 from grader.databases.dataset import size_named
 from grader.databases.template import Template
 from grader.execution import sandbox
-from grader.execution.run import Failure, FailureKind, RunRecord
+from grader.execution.run import Failure, FailureKind, Job, RunRecord
 from grader.grading.peaks import PEAKS_DIR
 from grader.grading.runner import GradeOptions, _longest_first, _starter_peak, grade
 from grader.grading.session import SharedOracles, shared_oracles
@@ -177,6 +178,65 @@ def test_an_interrupt_stops_the_exercises_still_running(catalog: Catalog, tmp_pa
         )
     assert time.monotonic() - started < 60
     assert not sandbox._live, "a child was left running"
+
+
+#: A wrong export (the header only) whose traced run would sleep ten minutes.
+WRONG_AND_SLOW_WHEN_TRACED = """\
+import time, tracemalloc
+
+def run(session, path):
+    if tracemalloc.is_tracing():
+        time.sleep(600)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("id\\n")
+    return 0
+"""
+
+
+def test_a_wrong_answer_stops_the_runs_only_a_correct_answer_needs(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    (tmp_path / "bulk_export").mkdir()
+    (tmp_path / "bulk_export" / "task.py").write_text(WRONG_AND_SLOW_WHEN_TRACED, "utf-8")
+    started = time.monotonic()
+    report = grade(tmp_path, catalog, ["bulk_export"], GradeOptions(seed=7, timeout=600))
+    assert time.monotonic() - started < 120  # the traced run was stopped, not waited for
+    result = report.exercise("bulk_export")
+    assert (result.outcome, result.score) == (Outcome.GRADED, 0)
+    correct, memory = result.checks
+    assert correct.message.startswith((WRONG_RESULT.split("{")[0], WRONG_STATE.split("{")[0])), (
+        correct.message
+    )
+    assert memory.message == NOT_JUDGED, memory.message
+    assert not sandbox._live, "a child was left running"
+
+
+def test_a_cancelled_run_is_stopped_or_never_started(tmp_path: Path) -> None:
+    task = tmp_path / "task.py"
+    task.write_text("import time\n\ndef run(engine):\n    time.sleep(600)\n", "utf-8")
+    job = Job(
+        exercise_id="cancel",
+        role="submission",
+        purpose="memory",
+        module_path=str(task),
+        entry="run",
+        call="engine",
+        databases={"main": f"sqlite:///{tmp_path}/run.sqlite"},
+        workdir=str(tmp_path),
+    )
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    started = time.monotonic()
+    record = sandbox.run_job(job, timeout=600, memory_mb=1536, cancel=cancel)
+    assert time.monotonic() - started < 30
+    assert record.failure == Failure(FailureKind.GRADER, sandbox.CANCELLED)
+    assert record.purpose == "memory"
+    assert not sandbox._live, "the child was left running"
+
+    started = time.monotonic()
+    record = sandbox.run_job(job, timeout=600, memory_mb=1536, cancel=cancel)
+    assert time.monotonic() - started < 1  # already cancelled: no child at all
+    assert record.failure == Failure(FailureKind.GRADER, sandbox.CANCELLED)
 
 
 def test_the_exercises_with_the_longest_runs_start_first(catalog: Catalog) -> None:

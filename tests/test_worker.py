@@ -147,7 +147,13 @@ def kill_grading_worker(pid: int) -> None:
     raise AssertionError(f"no grading worker among the ancestors of {pid}")
 
 
-@pytest.fixture(params=["redis", "rabbitmq"])
+#: Each test runs on both brokers; on RabbitMQ with the slow tests (`pytest -m slow`,
+#: which .ci/run runs): starting workers and waiting for them to die and retry takes
+#: 5 to 20 s a test, and the default run covers the same grading path on Redis.
+BROKERS = ["redis", pytest.param("rabbitmq", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest) -> Iterator[str]:
     """The Redis, then the RabbitMQ broker's URL (skipped or failed when it does not answer)."""
     url: str = request.getfixturevalue(f"{request.param}_url")

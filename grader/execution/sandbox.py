@@ -78,6 +78,7 @@ CHANNEL_CLOSED = "the process closed its channel to the grader without sending a
 TOO_LARGE = "the result is larger than {limit} MiB and was refused"
 NOT_SENT = "the result could not be sent back: {reason}"
 CHILD_FAILED = "the child process failed: {reason}"
+CANCELLED = "the run was stopped before its end: its result was no longer needed"
 NOT_STARTED = (
     "the child process was not ready within {limit:g} s of being started "
     "(an overloaded machine, or a broken Python installation)"
@@ -439,7 +440,11 @@ def stop_all() -> None:
 
 
 def run_job(
-    job: Job, timeout: float, memory_mb: int, target: Callable[[Job], RunRecord] | None = None
+    job: Job,
+    timeout: float,
+    memory_mb: int,
+    target: Callable[[Job], RunRecord] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunRecord:
     """Run ``job`` in a fresh child process and return its record.
 
@@ -449,7 +454,11 @@ def run_job(
         memory_mb: The child's address-space limit.
         target: What runs the job in the child (a module-level function, as it
             travels by name); `grader.execution.child.execute` by default.
+        cancel: Once set, the run is not started, or its child is killed within
+            a quarter of a second; the record is then a `CANCELLED` grader failure.
     """
+    if cancel is not None and cancel.is_set():
+        return _failed(job, FailureKind.GRADER, CANCELLED)
     platform = current()
     ctx = _mp_context()
     receiver, sender = ctx.Pipe(duplex=False)
@@ -484,6 +493,9 @@ def run_job(
         while True:
             left = deadline - time.perf_counter()
             if left <= 0:
+                break
+            if cancel is not None and cancel.is_set():
+                ending = "cancelled"
                 break
             if receiver.poll(min(left, 0.25)):
                 try:
@@ -543,6 +555,8 @@ def _ending(
 
     ``stopped`` tells that the child was still running when the parent killed it.
     """
+    if ending == "cancelled":
+        return FailureKind.GRADER, CANCELLED
     if ending == "timeout":
         return FailureKind.TIMEOUT, TIMED_OUT.format(timeout=timeout, elapsed=elapsed)
     if ending == "not_started":

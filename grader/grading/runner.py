@@ -12,6 +12,7 @@ import os
 import random
 import secrets
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -294,9 +295,12 @@ def grade_query_exercise(
         # Every run is its own child process and none depends on another, so
         # they are queued on three workers (two cores stay busy while a short
         # run finishes): the starter and the submission first, then the runs
-        # that further checks need (more data, memory, a fault). Those are
-        # cancelled, or their results ignored, when the answer is wrong: only
-        # a correct answer has its other checks judged.
+        # that further checks need (more data, memory, a fault). When the answer
+        # is wrong, those of the submission are stopped (`not_needed`: a traced
+        # export is most of an exercise's time) and the results of the others
+        # ignored: only a correct answer has its other checks judged. The
+        # starter's runs are left to end: they are kept for the next submission.
+        not_needed = threading.Event()
         later: dict[str, Callable[[], RunRecord | ConcurrentRun]] = {}
         if "scaled" in needs:
             if spec.scaled_dataset is None:
@@ -309,7 +313,9 @@ def grade_query_exercise(
             def scaled_job(role: str) -> Callable[[str], Job]:
                 return lambda url: replace(job(role, "scaled", url), params=big_params)
 
-            later["scaled"] = lambda: _run_on_copy(session, spec, bigger, scaled_job("submission"))
+            later["scaled"] = lambda: _run_on_copy(
+                session, spec, bigger, scaled_job("submission"), not_needed
+            )
             later["scaled_oracle"] = lambda: session.oracle(
                 (spec.id, "scaled", bigger.location),
                 lambda: _run_on_copy(session, spec, bigger, scaled_job("oracle")),
@@ -320,6 +326,7 @@ def grade_query_exercise(
                 spec,
                 template,
                 lambda url: job("submission", "memory", url, measure_memory=True),
+                not_needed,
             )
             # The starter's peak is shown beside the submission's; it is traced
             # once per session (same seed, same data), like its other runs, and
@@ -346,6 +353,7 @@ def grade_query_exercise(
                 spec,
                 template,
                 lambda url: job("submission", "fault", url, fault_after_rows=after_rows),
+                not_needed,
             )
 
         if "concurrent" in needs:
@@ -369,6 +377,7 @@ def grade_query_exercise(
                 and _gates_pass(checks, spec, oracle, main, metadata, session.seed, plans)
             )
             if not correct:
+                not_needed.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 pending = {}
             extra: dict[str, Any] = {name: future.result() for name, future in pending.items()}
@@ -472,13 +481,20 @@ def _databases(
 
 
 def _run_on_copy(
-    session: GradingSession, spec: ExerciseSpec, template: Template, make: Callable[[str], Job]
+    session: GradingSession,
+    spec: ExerciseSpec,
+    template: Template,
+    make: Callable[[str], Job],
+    cancel: threading.Event | None = None,
 ) -> RunRecord:
+    """Run the job ``make`` builds on a fresh copy of ``template``; ``cancel`` stops it."""
+    if cancel is not None and cancel.is_set():  # not even the copy is made
+        return session.run(spec, make(""), cancel)
     with _databases(session, spec, template) as urls:
         job = make(urls["main"])
         if len(urls) > 1:
             job = replace(job, databases={**urls, **job.databases})
-        return session.run(spec, job)
+        return session.run(spec, job, cancel)
 
 
 def _run_concurrently(

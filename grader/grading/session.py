@@ -92,10 +92,11 @@ class GradingSession:
     def memory_mb(self, spec: ExerciseSpec) -> int:
         return self.options.memory_mb or spec.memory_mb
 
-    def run(self, spec: ExerciseSpec, job: Job) -> RunRecord:
+    def run(self, spec: ExerciseSpec, job: Job, cancel: threading.Event | None = None) -> RunRecord:
+        """Run ``job`` in a child; ``cancel``, once set, stops it (see `run_job`)."""
         self.check_running()
         started = time.perf_counter()
-        record = run_job(job, self.timeout(spec), self.memory_mb(spec))
+        record = run_job(job, self.timeout(spec), self.memory_mb(spec), cancel=cancel)
         wall = time.perf_counter() - started
         phase = "oracle" if job.role == "oracle" else "submission"
         self.add_time(spec.id, f"{phase}_{job.purpose}", record.duration)
