@@ -123,23 +123,25 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 #: the same time instead of one of them running a long module alone at the end
 #: (`--no-loadscope-reorder` keeps this order; pytest-xdist would otherwise
 #: order modules by their number of tests). Measured wall times of one run with
-#: four processes on 2 cores, in seconds: the Celery workers 77 (mostly waiting
-#: for workers to start, die and retry), the variants on three dialects 76, the
-#: zero-downtime migration 54, the write checks 49 (traced exports), the server
-#: databases 43, the dialects 43, the portable sandbox 37, async grading 36, the
-#: hostile submissions 33, bulk grading 30; every other module takes under 25.
+#: four processes on 2 cores, in seconds: the variants on three dialects 88, the
+#: zero-downtime migration 70, the Celery workers 53 (mostly waiting for workers
+#: to start, die and retry), the write checks 45 (a traced export), the hostile
+#: submissions 39, async grading 35, the server databases 29, the dialects 28,
+#: bulk grading 23, the portable sandbox 20, migration grading 19, the notebook
+#: kernel 17; every other module takes under 15.
 LONGEST_FIRST = (
-    "test_worker.py",
     "test_alternatives.py",
     "test_zero_downtime.py",
+    "test_worker.py",
     "test_checks_write.py",
+    "test_hostile.py",
+    "test_grading_async.py",
     "test_server_database.py",
     "test_dialects.py",
-    "test_portable.py",
-    "test_grading_async.py",
-    "test_hostile.py",
     "test_bulk.py",
+    "test_portable.py",
     "test_migration_grading.py",
+    "test_notebook_kernel.py",
 )
 
 

@@ -469,6 +469,9 @@ def test_bulk_export_stream_results_partitions(session: GradingSession, catalog:
     assert [e.label for e in memory.evidence][-1] == STARTER_LABEL
 
 
+# A second streaming answer: its traced export (120,000 rows, about 8 s of CPU) runs with
+# the slow tests; the default run grades one streaming answer and one that is not.
+@pytest.mark.slow
 def test_bulk_export_orm_yield_per(session: GradingSession, catalog: Catalog) -> None:
     result = graded(session, catalog, "test_bulk_export_orm_yield_per", "bulk_export")
     assert full_marks(result), [c.message for c in result.checks]

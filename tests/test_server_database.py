@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from grader.databases import dataset
 from grader.databases.backend import backend_for
+from grader.databases.connect import driver_options, make_engine
 from grader.databases.dataset import DatasetSize
 from grader.databases.postgresql import _copy_field
 from grader.databases.server import (
@@ -59,6 +60,8 @@ from grader.databases.server import (
 )
 from grader.domain import Base, Tag
 from grader.errors import DatabaseError, UsageError
+from grader.execution.run import Job
+from grader.execution.sandbox import run_job
 from tests.conftest import ROOT
 
 #: A size of this module's own, small enough to build in a blink.
@@ -537,3 +540,73 @@ def test_a_failed_build_leaves_nothing_behind(backend: ServerBackend) -> None:
         backend.template(size, SEED, metadata)
     assert [n for n in ours(backend.databases()) if n.startswith("ormgrade_b_")] == []
     assert template_name(size, SEED, metadata) not in backend.templates()
+
+
+# -- the driver options the grader adds ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "added"),
+    [
+        ("mysql+pymysql://root@127.0.0.1:3306/test", {"ssl_disabled": True}),
+        ("mysql+pymysql://root@LOCALHOST/test", {"ssl_disabled": True}),
+        ("mariadb+pymysql://root@[::1]:3306/test", {"ssl_disabled": True}),
+        ("mysql+pymysql://root@/test?unix_socket=/run/mysqld/mysqld.sock", {"ssl_disabled": True}),
+        ("mysql+pymysql://root@db.example.org/test", {}),
+        ("mysql+pymysql://root@127.0.0.1/test?ssl_ca=/etc/ssl/ca.pem", {}),
+        ("mysql+pymysql://root@127.0.0.1/test?ssl_disabled=false", {}),
+        ("mysql+aiomysql://root@127.0.0.1/test", {}),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/test", {}),
+        ("sqlite:///grading.sqlite", {}),
+    ],
+)
+def test_tls_is_turned_off_only_for_pymysql_on_this_machine(
+    url: str, added: dict[str, object]
+) -> None:
+    assert driver_options(url) == added
+
+
+#: A run that tells whether its connection skipped the certificate authorities (PyMySQL
+#: makes ``ctx``, an SSL context, before connecting unless TLS is turned off).
+TLS_PROBE = """\
+def run(engine):
+    with engine.connect() as connection:
+        return getattr(connection.connection.dbapi_connection, "ctx", None) is None
+"""
+
+
+@pytest.mark.mysql
+def test_the_grader_and_its_runs_connect_to_a_local_mariadb_without_tls(
+    mysql_url: str, tmp_path: Path
+) -> None:
+    import pymysql
+
+    def loads_certificates(engine: Engine) -> bool:
+        try:
+            with engine.connect() as connection:
+                return getattr(connection.connection.dbapi_connection, "ctx", None) is not None
+        finally:
+            engine.dispose()
+
+    assert not loads_certificates(make_engine(mysql_url))
+    # Connect arguments given are kept beside the added one, and win over it.
+    assert not loads_certificates(make_engine(mysql_url, connect_args={"connect_timeout": 5}))
+    if tuple(int(part) for part in pymysql.__version__.split(".")[:2]) >= (1, 2):
+        # PyMySQL's own choice (TLS when the server offers it) loads them.
+        assert loads_certificates(create_engine(mysql_url))
+        assert loads_certificates(make_engine(mysql_url, connect_args={"ssl_disabled": False}))
+    task = tmp_path / "task.py"
+    task.write_text(TLS_PROBE, encoding="utf-8")
+    job = Job(
+        exercise_id="tls",
+        role="submission",
+        purpose="main",
+        module_path=str(task),
+        entry="run",
+        call="engine",
+        databases={"main": mysql_url},
+        workdir=str(tmp_path),
+    )
+    record = run_job(job, timeout=60, memory_mb=1536)
+    assert record.failure is None, record.failure
+    assert record.value is True

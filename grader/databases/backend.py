@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
+from grader.databases.connect import make_engine
 from grader.databases.sqlite import SQLiteBackend
 from grader.databases.template import Backend
 from grader.errors import UsageError
@@ -65,7 +65,7 @@ def _server_backend(name: str) -> Callable[[str], Backend] | None:
 @contextmanager
 def internal_engine(url: str) -> Iterator[Engine]:
     """An engine for the grader's own statements (never captured)."""
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         yield engine
     finally:

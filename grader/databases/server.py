@@ -49,13 +49,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from grader.databases import dataset
 from grader.databases.cache import default_cache_dir, keyed_name
+from grader.databases.connect import make_engine
 from grader.databases.dataset import DatasetSize
 from grader.databases.template import SCHEMA_REVISION, Template, _metadata_key
 from grader.domain import Base
@@ -200,7 +201,7 @@ def first_line(error: BaseException) -> str:
 
 
 def server_engine(url: URL, **kwargs: Any) -> Engine:
-    return create_engine(url, poolclass=NullPool, **kwargs)
+    return make_engine(url, poolclass=NullPool, **kwargs)
 
 
 # -- the shared part ------------------------------------------------------------

@@ -32,12 +32,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from grader.databases.connect import make_engine
 from grader.execution import audit
 from grader.execution.capture import INTERNAL_OPTION, QueryLog, capture
 from grader.execution.fault import inject_write_fault
@@ -399,7 +400,7 @@ def _engines(job: Job) -> dict[str, Engine]:
             for name, url in job.databases.items()
         }
     else:
-        engines = {name: create_engine(url) for name, url in job.databases.items()}
+        engines = {name: make_engine(url) for name, url in job.databases.items()}
     for engine in engines.values():
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _skip_sync)

@@ -38,11 +38,12 @@ from types import ModuleType
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, text
+from sqlalchemy import MetaData, Table, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from grader.analysis.plan import Plan, PlanError, explain
+from grader.databases.connect import make_engine
 from grader.execution.capture import QueryLog, capture
 from grader.execution.child import load_module, normalize
 from grader.execution.guard import SEALED_MODULES, Seal, tampering
@@ -299,7 +300,7 @@ def migrate(job: Job) -> MigrationReport:
     project = Path(job.workdir)
     starter_dir = Path(job.params["starter"])
     hooks = load_module(str(job.hooks_path), f"ormgrade_hooks_{job.exercise_id}")
-    engine = create_engine(job.databases["main"])
+    engine = make_engine(job.databases["main"])
     try:
         starter_metadata = load_module(
             str(starter_dir / MODELS_FILE), f"ormgrade_starter_models_{job.exercise_id}"

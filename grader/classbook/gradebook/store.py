@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from grader.classbook.gradebook.folder import SkippedFile, StudentResults, scan
 from grader.classbook.gradebook.migration import GradebookError, upgrade
 from grader.classbook.gradebook.model import CheckGrade, ExerciseGrade, Grading, Student
+from grader.databases.connect import make_engine
 from grader.results import CheckResult, Evidence, ExerciseResult, GradeReport, Outcome
 
 #: The gradebook file grade-all and the dashboard use by default, in the results folder.
@@ -147,7 +148,7 @@ class Gradebook:
                     Path(database).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(url, connect_args={"timeout": 30})
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                engine = make_engine(url, pool_pre_ping=True)
             upgrade(engine)
         except Exception as exc:  # unknown dialect, unreachable server, unwritable file
             if engine is not None:
